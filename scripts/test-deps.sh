@@ -1,0 +1,20 @@
+#!/bin/sh
+# The real tools the tests check our output with: zstd, skopeo, GNU tar (Debian packages).
+# Installs the missing ones with apt-get when allowed (root, or sudo without a password).
+set -e
+missing=""
+command -v zstd >/dev/null 2>&1 || missing="$missing zstd"
+command -v skopeo >/dev/null 2>&1 || missing="$missing skopeo"
+tar --version 2>/dev/null | grep -q 'GNU tar' || missing="$missing tar"
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" = 0 ]; then
+  sudo=""
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+  sudo="sudo"
+else
+  echo "the tests need:$missing; install them with: apt-get install$missing" >&2
+  exit 1
+fi
+echo "installing test tools:$missing" >&2
+$sudo apt-get update -qq >&2
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >&2
