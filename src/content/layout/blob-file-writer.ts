@@ -1,0 +1,110 @@
+import { randomBytes } from 'node:crypto';
+import { type FileHandle, mkdir, open, rename, rmdir, stat, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { type Digest, Sha256Counter } from '../../oci/digest.ts';
+import { errnoCode } from '../../util/errors.ts';
+import { fsyncDir } from '../../util/fs-atomic.ts';
+import type { BlobWriter, CommittedBlob } from '../target.ts';
+
+const SYNC_EVERY = 64 * 1024 * 1024;
+
+/**
+ * Writes a blob to a temp file in the layout's ingest folder, hashing as it goes; commit checks the
+ * digest, fsyncs, and renames into blobs/sha256 — so a blob file is either complete or absent.
+ */
+export class BlobFileWriter implements BlobWriter {
+  private readonly hash = new Sha256Counter();
+  private done = false;
+  /** Bytes written since the last flush to disk was started. */
+  private unsynced = 0;
+  private syncing: Promise<void> | undefined;
+
+  private readonly handle: FileHandle;
+  private readonly tempPath: string;
+  private readonly blobPath: (digest: Digest) => string;
+
+  private constructor(handle: FileHandle, tempPath: string, blobPath: (digest: Digest) => string) {
+    this.handle = handle;
+    this.tempPath = tempPath;
+    this.blobPath = blobPath;
+  }
+
+  static async open(ingestDir: string, blobPath: (digest: Digest) => string): Promise<BlobFileWriter> {
+    const tempPath = path.join(ingestDir, `${process.pid}-${randomBytes(8).toString('hex')}.partial`);
+    for (let attempt = 0; ; attempt++) {
+      await mkdir(ingestDir, { recursive: true });
+      try {
+        const handle = await open(tempPath, 'wx', 0o644);
+        return new BlobFileWriter(handle, tempPath, blobPath);
+      } catch (err) {
+        // Another writer removed the empty folder between our mkdir and open: make it again.
+        if (errnoCode(err) !== 'ENOENT' || attempt >= 5) throw err;
+      }
+    }
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    this.hash.update(chunk);
+    let offset = 0;
+    while (offset < chunk.byteLength) {
+      const { bytesWritten } = await this.handle.write(chunk, offset, chunk.byteLength - offset);
+      offset += bytesWritten;
+    }
+    this.unsynced += chunk.byteLength;
+    // Start writing back to disk while packing goes on, so the fsync in commit finds little left
+    // to flush: on this kind of disk a final fsync of a GiB layer would otherwise take seconds.
+    if (this.unsynced >= SYNC_EVERY && !this.syncing) {
+      this.unsynced = 0;
+      const started = this.handle.datasync();
+      this.syncing = started.finally(() => {
+        if (this.syncing === tracked) this.syncing = undefined;
+      });
+      const tracked = this.syncing;
+      tracked.catch(() => {}); // surfaced by the final sync in commit
+    }
+  }
+
+  async commit(expected?: { digest: Digest; size: number }): Promise<CommittedBlob> {
+    const digest = this.hash.digest();
+    const size = this.hash.size;
+    if (expected && (digest !== expected.digest || size !== expected.size)) {
+      await this.abort();
+      throw new Error(
+        `blob verification failed: got ${digest} (${size} bytes), expected ${expected.digest} (${expected.size} bytes)`,
+      );
+    }
+    const target = this.blobPath(digest);
+    const exists = await stat(target).then(
+      (s) => s.size === size,
+      (err: unknown) => {
+        if (errnoCode(err) === 'ENOENT') return false;
+        throw err;
+      },
+    );
+    if (exists) {
+      await this.abort();
+      return { digest, size, stored: false };
+    }
+    await this.syncing?.catch(() => {});
+    await this.handle.sync();
+    await this.handle.close();
+    this.done = true;
+    await rename(this.tempPath, target);
+    await fsyncDir(path.dirname(target));
+    await this.removeIngestDirIfEmpty();
+    return { digest, size, stored: true };
+  }
+
+  async abort(): Promise<void> {
+    if (this.done) return;
+    this.done = true;
+    await this.handle.close().catch(() => {});
+    await unlink(this.tempPath).catch(() => {});
+    await this.removeIngestDirIfEmpty();
+  }
+
+  /** Leaves the layout as tidy as the spec's: the ingest folder goes once no writer uses it. */
+  private async removeIngestDirIfEmpty(): Promise<void> {
+    await rmdir(path.dirname(this.tempPath)).catch(() => {}); // ENOTEMPTY while another writer is busy
+  }
+}

@@ -1,0 +1,208 @@
+import { createReadStream } from 'node:fs';
+import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { Descriptor } from '../../oci/descriptor.ts';
+import { type Digest, isDigest, sha256Digest, splitDigest } from '../../oci/digest.ts';
+import type { ImageIndex } from '../../oci/manifest.ts';
+import { ANNOTATION, OCI_INDEX, OCI_MANIFEST } from '../../oci/media-types.ts';
+import { expectObject, parseJson } from '../../oci/validate.ts';
+import { errnoCode, throwIfAborted, UserError } from '../../util/errors.ts';
+import type { BlobWriter, Target } from '../target.ts';
+import { BlobFileWriter } from './blob-file-writer.ts';
+import {
+  emptyIndex,
+  readIndexFile,
+  readLayoutMarker,
+  writeIndexFile,
+  writeLayoutMarker,
+} from './index-file.ts';
+import { withFileLock } from './lock.ts';
+
+/**
+ * An OCI image layout directory (image-spec image-layout.md): the embedded default target.
+ * Tags are `org.opencontainers.image.ref.name` annotations on the descriptors in index.json.
+ *
+ * Safe with several writers: blobs appear by atomic rename of complete, verified files, and
+ * index.json is rewritten (temp file + rename) only under a lock file, from a fresh read.
+ */
+export class OciLayoutTarget implements Target {
+  readonly displayName: string;
+  readonly root: string;
+  private readonly indexPath: string;
+
+  private constructor(root: string) {
+    this.root = root;
+    this.displayName = `oci-layout:${root}`;
+    this.indexPath = path.join(root, 'index.json');
+  }
+
+  /**
+   * Checks the directory without changing it: it must be a layout, an empty directory or not exist
+   * yet (created on first write). A regular file, a foreign non-empty folder or a corrupt
+   * index.json is refused here, before any work is done.
+   */
+  static async open(root: string): Promise<OciLayoutTarget> {
+    const layout = new OciLayoutTarget(root);
+    let isDir: boolean;
+    try {
+      isDir = (await stat(root)).isDirectory();
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return layout;
+      throw new UserError(`cannot use ${root} as an OCI layout: ${errnoCode(err) ?? err}`);
+    }
+    if (!isDir) throw new UserError(`${root} is not a directory, so it cannot be an OCI layout`);
+    const version = await readLayoutMarker(path.join(root, 'oci-layout'));
+    if (version === undefined) {
+      const entries = await readdir(root);
+      if (entries.length > 0) {
+        throw new UserError(
+          `${root} is not an OCI layout (no oci-layout file) and not empty; refusing to write into it`,
+        );
+      }
+      return layout;
+    }
+    if ((await readIndexFile(layout.indexPath)) === undefined) {
+      throw new UserError(`${layout.indexPath} is missing: ${root} is not a complete OCI layout`);
+    }
+    return layout;
+  }
+
+  blobPath(digest: Digest): string {
+    const [algorithm, encoded] = splitDigest(digest);
+    return path.join(this.root, 'blobs', algorithm, encoded);
+  }
+
+  private async ensureCreated(): Promise<void> {
+    await mkdir(path.join(this.root, 'blobs', 'sha256'), { recursive: true });
+    if ((await readLayoutMarker(path.join(this.root, 'oci-layout'))) === undefined) {
+      await writeLayoutMarker(path.join(this.root, 'oci-layout'));
+    }
+  }
+
+  private async readIndex(): Promise<ImageIndex> {
+    return (await readIndexFile(this.indexPath)) ?? emptyIndex();
+  }
+
+  async hasBlob(digest: Digest): Promise<boolean> {
+    try {
+      return (await stat(this.blobPath(digest))).isFile();
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return false;
+      throw err;
+    }
+  }
+
+  async openBlobWriter(signal?: AbortSignal): Promise<BlobWriter> {
+    throwIfAborted(signal);
+    await this.ensureCreated();
+    return BlobFileWriter.open(path.join(this.root, 'ingest'), (d) => this.blobPath(d));
+  }
+
+  async putBlob(desc: Descriptor, bytes: Uint8Array, signal?: AbortSignal): Promise<{ stored: boolean }> {
+    if (await this.hasBlob(desc.digest)) return { stored: false };
+    const writer = await this.openBlobWriter(signal);
+    try {
+      await writer.write(bytes);
+      return await writer.commit(desc);
+    } catch (err) {
+      await writer.abort();
+      throw err;
+    }
+  }
+
+  async fetchBlob(desc: Descriptor): Promise<AsyncIterable<Uint8Array>> {
+    const file = this.blobPath(desc.digest);
+    await stat(file); // fail here, with ENOENT, rather than inside the consumer's loop
+    return createReadStream(file, { highWaterMark: 1 << 20 });
+  }
+
+  async resolve(reference: string): Promise<Descriptor | undefined> {
+    const index = await this.readIndex();
+    if (isDigest(reference)) {
+      const listed = index.manifests.find((m) => m.digest === reference);
+      if (listed) return withoutRefName(listed);
+      if (!(await this.hasBlob(reference))) return undefined;
+      const bytes = await readFile(this.blobPath(reference));
+      return { mediaType: sniffManifestMediaType(bytes), digest: reference, size: bytes.byteLength };
+    }
+    // The last entry wins if a foreign tool left duplicates, matching how it would read the file.
+    const entry = index.manifests.findLast((m) => m.annotations?.[ANNOTATION.refName] === reference);
+    return entry ? withoutRefName(entry) : undefined;
+  }
+
+  async fetchManifest(desc: Descriptor): Promise<Uint8Array> {
+    const bytes = await readFile(this.blobPath(desc.digest));
+    const actual = sha256Digest(bytes);
+    if (actual !== desc.digest || bytes.byteLength !== desc.size) {
+      throw new Error(
+        `${this.displayName}: manifest ${desc.digest} is damaged on disk (content hashes to ${actual})`,
+      );
+    }
+    return bytes;
+  }
+
+  async putManifest(
+    desc: Descriptor,
+    bytes: Uint8Array,
+    tags: readonly string[],
+    signal?: AbortSignal,
+  ): Promise<void> {
+    await this.putBlob(desc, bytes, signal);
+    await this.tag(desc, tags, signal);
+  }
+
+  async tag(desc: Descriptor, tags: readonly string[], signal?: AbortSignal): Promise<void> {
+    if (tags.length === 0) return;
+    await this.ensureCreated();
+    await withFileLock(
+      `${this.indexPath}.lock`,
+      async () => {
+        const index = await this.readIndex();
+        const updated = retag(index, withoutRefName(desc), tags);
+        if (updated) await writeIndexFile(this.indexPath, updated);
+      },
+      { signal },
+    );
+  }
+}
+
+/** The descriptor without its tag, fields in the spec's order so index.json reads the same everywhere. */
+function withoutRefName(desc: Descriptor): Descriptor {
+  const { [ANNOTATION.refName]: _tag, ...annotations } = desc.annotations ?? {};
+  const copy: Descriptor = { mediaType: desc.mediaType, digest: desc.digest, size: desc.size };
+  if (desc.artifactType !== undefined) copy.artifactType = desc.artifactType;
+  if (desc.platform !== undefined) copy.platform = desc.platform;
+  if (desc.urls !== undefined) copy.urls = desc.urls;
+  if (desc.data !== undefined) copy.data = desc.data;
+  if (Object.keys(annotations).length > 0) copy.annotations = annotations;
+  return copy;
+}
+
+/** index.json with every tag pointing at desc; undefined when nothing would change. */
+function retag(index: ImageIndex, desc: Descriptor, tags: readonly string[]): ImageIndex | undefined {
+  const wanted = new Set(tags);
+  const already = new Set(
+    index.manifests
+      .filter((m) => m.digest === desc.digest && wanted.has(m.annotations?.[ANNOTATION.refName] ?? ''))
+      .map((m) => m.annotations?.[ANNOTATION.refName]),
+  );
+  if (tags.every((t) => already.has(t))) return undefined;
+  const kept = index.manifests.filter((m) => {
+    const name = m.annotations?.[ANNOTATION.refName];
+    return name === undefined || !wanted.has(name) || (m.digest === desc.digest && already.has(name));
+  });
+  const added = tags
+    .filter((t) => !already.has(t))
+    .map((t) => ({ ...desc, annotations: { ...desc.annotations, [ANNOTATION.refName]: t } }));
+  return { ...index, mediaType: OCI_INDEX, manifests: [...kept, ...added] };
+}
+
+function sniffManifestMediaType(bytes: Uint8Array): string {
+  try {
+    const o = expectObject(parseJson(bytes, 'manifest'), 'manifest');
+    if (typeof o.mediaType === 'string') return o.mediaType;
+    return Array.isArray(o.manifests) ? OCI_INDEX : OCI_MANIFEST;
+  } catch {
+    return OCI_MANIFEST;
+  }
+}
