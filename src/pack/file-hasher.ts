@@ -1,0 +1,92 @@
+import { type FileHandle, open } from 'node:fs/promises';
+import type { Digest } from '../oci/digest.ts';
+import { throwIfAborted, UserError } from '../util/errors.ts';
+import { mapConcurrent } from '../util/limiter.ts';
+import { HashWorker } from './hash-worker.ts';
+
+export interface HashInput {
+  path: string;
+  absPath: string;
+  size: number;
+  checkUnchanged(handle: FileHandle): Promise<void>;
+}
+
+const CHUNK = 4 * 1024 * 1024;
+
+/**
+ * sha256 of one file on a worker thread: read into one shared buffer while the worker hashes the
+ * other, so disk reads and hashing overlap and the main thread does neither.
+ */
+async function hashOne(
+  file: HashInput,
+  worker: HashWorker,
+  buffers: [Buffer, Buffer],
+  signal?: AbortSignal,
+  onProgress?: (bytes: number) => void,
+): Promise<Digest> {
+  const id = worker.create();
+  const handle = await open(file.absPath, 'r');
+  try {
+    let position = 0;
+    let turn = 0;
+    const inflight: [Promise<void>, Promise<void>] = [Promise.resolve(), Promise.resolve()];
+    while (position < file.size) {
+      throwIfAborted(signal);
+      const buffer = buffers[turn]!;
+      await inflight[turn]; // the worker is done with this buffer
+      const { bytesRead } = await handle.read(buffer, 0, Math.min(CHUNK, file.size - position), position);
+      if (bytesRead === 0) break;
+      const update = worker.update(id, [buffer.subarray(0, bytesRead)]);
+      update.catch(() => {}); // awaited before the buffer is reused, or below
+      inflight[turn] = update;
+      position += bytesRead;
+      onProgress?.(bytesRead);
+      turn = 1 - turn;
+    }
+    await Promise.all(inflight);
+    if (position !== file.size) {
+      throw new UserError(`${file.path} changed while it was being read; run again when it is stable`);
+    }
+    await file.checkUnchanged(handle);
+  } finally {
+    await handle.close();
+  }
+  const { digest } = await worker.digest(id);
+  return digest;
+}
+
+/** Hashes files on `lanes` worker threads at once (one per core is the useful most). */
+export async function hashFiles(
+  files: readonly HashInput[],
+  lanes: number,
+  signal?: AbortSignal,
+  onProgress?: (bytes: number) => void,
+): Promise<Digest[]> {
+  const count = Math.max(1, Math.min(lanes, files.length));
+  const workers = Array.from({ length: count }, () => ({
+    worker: new HashWorker(),
+    buffers: [Buffer.from(new SharedArrayBuffer(CHUNK)), Buffer.from(new SharedArrayBuffer(CHUNK))] as [
+      Buffer,
+      Buffer,
+    ],
+    busy: false,
+  }));
+  try {
+    return await mapConcurrent(
+      files,
+      count,
+      async (file, _i, laneSignal) => {
+        const lane = workers.find((w) => !w.busy)!;
+        lane.busy = true;
+        try {
+          return await hashOne(file, lane.worker, lane.buffers, laneSignal, onProgress);
+        } finally {
+          lane.busy = false;
+        }
+      },
+      signal,
+    );
+  } finally {
+    await Promise.all(workers.map((w) => w.worker.close()));
+  }
+}
