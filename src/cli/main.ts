@@ -1,0 +1,61 @@
+import { errorMessage, UserError } from '../util/errors.ts';
+import { MODEL_BUILD_HELP, modelBuildCommand } from './model-build.ts';
+
+const HELP = `model-oci: build LLM weights into reproducible, zstd-compressed OCI artifacts
+
+Usage:
+  model-oci model build <dir> --name <name> [--to oci-layout:PATH[:TAG]] [options]
+
+Run "model-oci model build --help" for the options.
+`;
+
+export interface CliIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+}
+
+const defaultIo: CliIo = {
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+};
+
+/** Runs the CLI; returns the exit code (0 built or skipped, 1 failed, 2 bad usage, 130 interrupted). */
+export async function main(argv: readonly string[], io: CliIo = defaultIo): Promise<number> {
+  const controller = new AbortController();
+  const onSignal = (signal: NodeJS.Signals): void => {
+    io.stderr(`model-oci: ${signal}, stopping (partial files are removed)\n`);
+    controller.abort(new UserError(`interrupted by ${signal}`));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const [group, command, ...rest] = argv;
+    if (group === undefined || group === '--help' || group === '-h' || group === 'help') {
+      io.stdout(HELP);
+      return group === undefined ? 2 : 0;
+    }
+    if (group === 'model' && command === 'build') {
+      if (rest.includes('--help') || rest.includes('-h')) {
+        io.stdout(MODEL_BUILD_HELP);
+        return 0;
+      }
+      return await modelBuildCommand(rest, io, controller.signal);
+    }
+    io.stderr(
+      `model-oci: error: unknown command ${JSON.stringify([group, command].filter(Boolean).join(' '))}\n${HELP}`,
+    );
+    return 2;
+  } catch (err) {
+    if (controller.signal.aborted) {
+      io.stderr(`model-oci: error: ${errorMessage(controller.signal.reason)}\n`);
+      return 130;
+    }
+    const usage = err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS');
+    io.stderr(`model-oci: error: ${errorMessage(err).split('\n')[0]}\n`);
+    if (process.env.MODEL_OCI_DEBUG && err instanceof Error && err.stack) io.stderr(`${err.stack}\n`);
+    return usage ? 2 : 1;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

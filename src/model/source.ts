@@ -1,0 +1,181 @@
+import { type BigIntStats, constants } from 'node:fs';
+import { access, type FileHandle, lstat, readdir, realpath, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { errnoCode, UserError } from '../util/errors.ts';
+
+/** What identifies a file's state cheaply: if none of it changed, the content did not either. */
+export interface StatKey {
+  size: number;
+  mtimeNs: string;
+  ctimeNs: string;
+  ino: string;
+}
+
+export interface SourceFile {
+  /** Relative, '/'-separated path inside the model directory. */
+  path: string;
+  absPath: string;
+  size: number;
+  executable: boolean;
+  statKey: StatKey;
+}
+
+export interface ScanOptions {
+  include?: readonly string[];
+  exclude?: readonly string[];
+}
+
+/** Folders that hold tool state rather than model files (git clone, huggingface-cli download). */
+export const DEFAULT_EXCLUDES: readonly string[] = ['.git/**', '.cache/**', '.huggingface/**'];
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+export function statKeyOf(s: BigIntStats): StatKey {
+  return { size: Number(s.size), mtimeNs: String(s.mtimeNs), ctimeNs: String(s.ctimeNs), ino: String(s.ino) };
+}
+
+export function sameStat(a: StatKey, b: StatKey): boolean {
+  return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.ino === b.ino;
+}
+
+/** Throws when an open file no longer matches what the scan saw: it was modified meanwhile. */
+export async function checkUnchanged(file: SourceFile, handle: FileHandle): Promise<void> {
+  const now = statKeyOf(await handle.stat({ bigint: true }));
+  if (!sameStat(now, file.statKey)) {
+    throw new UserError(`${file.path} changed while it was being read; run again when it is stable`);
+  }
+}
+
+/**
+ * Globs match the relative path (node:path matchesGlob, `**` for any depth). A pattern without a
+ * '/' also matches a file's base name at any depth, as in .gitignore: `*.md` finds docs/x.md.
+ */
+export function matchesAny(relPath: string, patterns: readonly string[]): boolean {
+  const base = relPath.slice(relPath.lastIndexOf('/') + 1);
+  return patterns.some(
+    (p) => path.matchesGlob(relPath, p) || (!p.includes('/') && path.matchesGlob(base, p)),
+  );
+}
+
+/** True when a pattern `X/**` excludes everything below the folder `rel`, so it need not be read. */
+function excludesWholeFolder(rel: string, patterns: readonly string[]): boolean {
+  const folders = patterns.filter((p) => p.endsWith('/**')).map((p) => p.slice(0, -3));
+  return matchesAny(rel, folders);
+}
+
+function kindOf(s: {
+  isFIFO(): boolean;
+  isSocket(): boolean;
+  isBlockDevice(): boolean;
+  isCharacterDevice(): boolean;
+}): string {
+  if (s.isFIFO()) return 'a FIFO';
+  if (s.isSocket()) return 'a socket';
+  if (s.isBlockDevice()) return 'a block device';
+  if (s.isCharacterDevice()) return 'a character device';
+  return 'not a regular file';
+}
+
+function hasControlCharacter(name: string): boolean {
+  for (let i = 0; i < name.length; i++) {
+    const code = name.charCodeAt(i);
+    if (code < 0x20 || code === 0x7f) return true;
+  }
+  return false;
+}
+
+function isInside(root: string, candidate: string): boolean {
+  const rel = path.relative(root, candidate);
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+}
+
+/**
+ * Lists the regular files of a model directory, sorted by path (byte order of the UTF-8 path, the
+ * order the tar and the weights digest use). Refuses, naming the path: a symlink that leads out of
+ * the directory, FIFOs/sockets/devices, unreadable files or folders, names that are not UTF-8 or
+ * hold control characters. Symlinks that stay inside are followed.
+ */
+export async function scanModelDir(dir: string, options: ScanOptions = {}): Promise<SourceFile[]> {
+  let rootStat: Awaited<ReturnType<typeof stat>>;
+  try {
+    rootStat = await stat(dir);
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code === 'ENOENT') throw new UserError(`model directory ${dir} does not exist`);
+    throw new UserError(`cannot read model directory ${dir} (${code ?? err})`);
+  }
+  if (!rootStat.isDirectory()) throw new UserError(`model path ${dir} is not a directory`);
+  const root = await realpath(dir);
+  const include = options.include ?? [];
+  const exclude = [...DEFAULT_EXCLUDES, ...(options.exclude ?? [])];
+  const files: SourceFile[] = [];
+  const visitedDirs = new Set<string>([root]);
+
+  const walk = async (absDir: string, relDir: string): Promise<void> => {
+    let names: Buffer[];
+    try {
+      names = await readdir(absDir, { encoding: 'buffer' });
+    } catch (err) {
+      throw new UserError(`cannot read folder ${relDir || '.'} in ${dir} (${errnoCode(err) ?? err})`);
+    }
+    for (const raw of names) {
+      let name: string;
+      try {
+        name = utf8.decode(raw);
+      } catch {
+        throw new UserError(
+          `${path.posix.join(relDir, raw.toString('latin1'))} in ${dir}: file name is not valid UTF-8`,
+        );
+      }
+      const rel = relDir ? `${relDir}/${name}` : name;
+      if (hasControlCharacter(name)) {
+        throw new UserError(
+          `${JSON.stringify(rel)} in ${dir}: file names with control characters cannot be packaged`,
+        );
+      }
+      const abs = path.join(absDir, name);
+      const link = await lstat(abs);
+      let target = link;
+      if (link.isSymbolicLink()) {
+        const resolved = await realpath(abs).catch(() => undefined);
+        if (resolved === undefined) throw new UserError(`${rel} in ${dir} is a broken symlink`);
+        if (!isInside(root, resolved)) {
+          throw new UserError(`${rel} in ${dir} is a symlink to ${resolved}, outside the model directory`);
+        }
+        target = await stat(resolved);
+        if (target.isDirectory()) {
+          if (visitedDirs.has(resolved)) continue; // a link back up the tree: its files are listed already
+          visitedDirs.add(resolved);
+        }
+      }
+      if (target.isDirectory()) {
+        if (excludesWholeFolder(rel, exclude)) continue;
+        await walk(abs, rel);
+        continue;
+      }
+      if (matchesAny(rel, exclude)) continue;
+      if (include.length > 0 && !matchesAny(rel, include)) continue;
+      if (!target.isFile())
+        throw new UserError(`${rel} in ${dir} is ${kindOf(target)}; only regular files can be packaged`);
+      try {
+        await access(abs, constants.R_OK);
+      } catch (err) {
+        throw new UserError(`${rel} in ${dir} is not readable (${errnoCode(err) ?? err})`);
+      }
+      const full = await stat(abs, { bigint: true });
+      files.push({
+        path: rel,
+        absPath: abs,
+        size: Number(full.size),
+        executable: (Number(full.mode) & 0o111) !== 0,
+        statKey: statKeyOf(full),
+      });
+    }
+  };
+  await walk(root, '');
+  if (files.length === 0) {
+    const filtered = include.length > 0 || (options.exclude?.length ?? 0) > 0 ? ' after include/exclude' : '';
+    throw new UserError(`model directory ${dir} has no files to package${filtered}`);
+  }
+  return files.sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)));
+}
