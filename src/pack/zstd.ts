@@ -19,12 +19,20 @@ function loadNative(): FrameCompressor | undefined {
   if (process.env.MODEL_OCI_ZSTD === 'zlib') return undefined;
   try {
     const require = createRequire(import.meta.url);
-    const native = require('@mongodb-js/zstd') as NativeZstd;
+    // The package's index.js (1.2.2) calls the binding without the level, so every level came out
+    // as 3; the napi binding underneath takes it. Use the binding directly.
+    const native = require('@mongodb-js/zstd/bindings') as NativeZstd;
     return {
       name: '@mongodb-js/zstd',
       // The addon wants a Buffer; wrapping shares memory, it does not copy.
-      compress: (frame, level) =>
-        native.compress(Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength), level),
+      compress: async (frame, level) => {
+        try {
+          return await native.compress(Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength), level);
+        } catch (err) {
+          // napi errors carry no stack; say where they come from.
+          throw new Error(`zstd: ${err instanceof Error ? err.message : String(err)}`);
+        }
+      },
     };
   } catch {
     return undefined;
