@@ -36,6 +36,12 @@ Options:
   --quiet                no progress lines
 `;
 
+/** Progress lines at most every 2 s, or every MODEL_OCI_PROGRESS_MS milliseconds. */
+function progressInterval(): number {
+  const ms = Number(process.env.MODEL_OCI_PROGRESS_MS);
+  return Number.isFinite(ms) && ms >= 0 && process.env.MODEL_OCI_PROGRESS_MS !== '' ? ms : 2000;
+}
+
 function parseAnnotations(values: readonly string[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (const value of values) {
@@ -123,7 +129,9 @@ export async function modelBuildCommand(
     verify: values.verify,
     digestCache: values['no-digest-cache'] ? false : values['digest-cache'],
     signal,
-    ...(values.quiet ? {} : { onEvent: progressPrinter((line) => io.stderr(`${line}\n`)) }),
+    ...(values.quiet
+      ? {}
+      : { onEvent: progressPrinter((line) => io.stderr(`${line}\n`), progressInterval()) }),
   });
   io.stdout(values.json ? `${JSON.stringify(result, null, 2)}\n` : formatBuildReport(result));
   return 0;

@@ -32,13 +32,13 @@ export class BlobFileWriter implements BlobWriter {
   static async open(ingestDir: string, blobPath: (digest: Digest) => string): Promise<BlobFileWriter> {
     const tempPath = path.join(ingestDir, `${process.pid}-${randomBytes(8).toString('hex')}.partial`);
     for (let attempt = 0; ; attempt++) {
-      await mkdir(ingestDir, { recursive: true });
       try {
+        await mkdir(ingestDir, { recursive: true });
         const handle = await open(tempPath, 'wx', 0o644);
         return new BlobFileWriter(handle, tempPath, blobPath);
       } catch (err) {
-        // Another writer removed the empty folder between our mkdir and open: make it again.
-        if (errnoCode(err) !== 'ENOENT' || attempt >= 5) throw err;
+        // Another writer removed the empty folder while we made or used it: make it again.
+        if (errnoCode(err) !== 'ENOENT' || attempt >= 10) throw err;
       }
     }
   }

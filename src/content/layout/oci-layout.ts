@@ -18,6 +18,9 @@ import {
 } from './index-file.ts';
 import { withFileLock } from './lock.ts';
 
+/** What a layout folder holds while it is being created (by us or another writer). */
+const LAYOUT_ENTRIES = new Set(['blobs', 'ingest', 'index.json', 'index.json.lock', 'oci-layout']);
+
 /**
  * An OCI image layout directory (image-spec image-layout.md): the embedded default target.
  * Tags are `org.opencontainers.image.ref.name` annotations on the descriptors in index.json.
@@ -53,8 +56,9 @@ export class OciLayoutTarget implements Target {
     if (!isDir) throw new UserError(`${root} is not a directory, so it cannot be an OCI layout`);
     const version = await readLayoutMarker(path.join(root, 'oci-layout'));
     if (version === undefined) {
-      const entries = await readdir(root);
-      if (entries.length > 0) {
+      // Empty, or a layout another writer is creating right now (the marker is written last).
+      const foreign = (await readdir(root)).filter((name) => !LAYOUT_ENTRIES.has(name));
+      if (foreign.length > 0) {
         throw new UserError(
           `${root} is not an OCI layout (no oci-layout file) and not empty; refusing to write into it`,
         );
@@ -72,11 +76,16 @@ export class OciLayoutTarget implements Target {
     return path.join(this.root, 'blobs', algorithm, encoded);
   }
 
+  /** Creates what a layout must have; index.json before the marker, so a marked layout is complete. */
   private async ensureCreated(): Promise<void> {
+    const marker = path.join(this.root, 'oci-layout');
+    if ((await readLayoutMarker(marker)) !== undefined) return;
     await mkdir(path.join(this.root, 'blobs', 'sha256'), { recursive: true });
-    if ((await readLayoutMarker(path.join(this.root, 'oci-layout'))) === undefined) {
-      await writeLayoutMarker(path.join(this.root, 'oci-layout'));
-    }
+    await withFileLock(`${this.indexPath}.lock`, async () => {
+      if ((await readIndexFile(this.indexPath)) === undefined)
+        await writeIndexFile(this.indexPath, emptyIndex());
+      if ((await readLayoutMarker(marker)) === undefined) await writeLayoutMarker(marker);
+    });
   }
 
   private async readIndex(): Promise<ImageIndex> {
