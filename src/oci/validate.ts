@@ -24,6 +24,7 @@ export function parseJson(bytes: Uint8Array | string, what: string): unknown {
 }
 
 function describe(value: unknown): string {
+  if (value === undefined) return 'nothing';
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
   return `a ${typeof value}`;
