@@ -22,12 +22,13 @@ const defaultIo: CliIo = {
 /** Runs the CLI; returns the exit code (0 built or skipped, 1 failed, 2 bad usage, 130 interrupted). */
 export async function main(argv: readonly string[], io: CliIo = defaultIo): Promise<number> {
   const controller = new AbortController();
+  // Stop once, cleanly: repeats of the signal (a Ctrl-C forwarded by bin.ts, say) change nothing.
   const onSignal = (signal: NodeJS.Signals): void => {
+    if (controller.signal.aborted) return;
     io.stderr(`model-oci: ${signal}, stopping (partial files are removed)\n`);
     controller.abort(new UserError(`interrupted by ${signal}`));
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, onSignal);
   try {
     const [group, command, ...rest] = argv;
     if (group === undefined || group === '--help' || group === '-h' || group === 'help') {
@@ -55,7 +56,6 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     if (process.env.MODEL_OCI_DEBUG && err instanceof Error && err.stack) io.stderr(`${err.stack}\n`);
     return usage ? 2 : 1;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(signal, onSignal);
   }
 }
