@@ -1,12 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { type FileHandle, mkdir, open, rename, rmdir, stat, unlink } from 'node:fs/promises';
+import { mkdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { type Digest, Sha256Counter } from '../../oci/digest.ts';
+import { SequentialFileWriter } from '../../util/direct-file.ts';
 import { errnoCode } from '../../util/errors.ts';
 import { fsyncDir } from '../../util/fs-atomic.ts';
 import type { BlobWriter, CommittedBlob } from '../target.ts';
-
-const SYNC_EVERY = 64 * 1024 * 1024;
 
 /**
  * Writes a blob to a temp file in the layout's ingest folder, hashing as it goes; commit checks the
@@ -15,16 +14,13 @@ const SYNC_EVERY = 64 * 1024 * 1024;
 export class BlobFileWriter implements BlobWriter {
   private readonly hash = new Sha256Counter();
   private done = false;
-  /** Bytes written since the last flush to disk was started. */
-  private unsynced = 0;
-  private syncing: Promise<void> | undefined;
 
-  private readonly handle: FileHandle;
+  private readonly file: SequentialFileWriter;
   private readonly tempPath: string;
   private readonly blobPath: (digest: Digest) => string;
 
-  private constructor(handle: FileHandle, tempPath: string, blobPath: (digest: Digest) => string) {
-    this.handle = handle;
+  private constructor(file: SequentialFileWriter, tempPath: string, blobPath: (digest: Digest) => string) {
+    this.file = file;
     this.tempPath = tempPath;
     this.blobPath = blobPath;
   }
@@ -34,8 +30,7 @@ export class BlobFileWriter implements BlobWriter {
     for (let attempt = 0; ; attempt++) {
       try {
         await mkdir(ingestDir, { recursive: true });
-        const handle = await open(tempPath, 'wx', 0o644);
-        return new BlobFileWriter(handle, tempPath, blobPath);
+        return new BlobFileWriter(await SequentialFileWriter.create(tempPath), tempPath, blobPath);
       } catch (err) {
         // Another writer removed the empty folder while we made or used it: make it again.
         if (errnoCode(err) !== 'ENOENT' || attempt >= 10) throw err;
@@ -45,23 +40,7 @@ export class BlobFileWriter implements BlobWriter {
 
   async write(chunk: Uint8Array): Promise<void> {
     this.hash.update(chunk);
-    let offset = 0;
-    while (offset < chunk.byteLength) {
-      const { bytesWritten } = await this.handle.write(chunk, offset, chunk.byteLength - offset);
-      offset += bytesWritten;
-    }
-    this.unsynced += chunk.byteLength;
-    // Start writing back to disk while packing goes on, so the fsync in commit finds little left
-    // to flush: on this kind of disk a final fsync of a GiB layer would otherwise take seconds.
-    if (this.unsynced >= SYNC_EVERY && !this.syncing) {
-      this.unsynced = 0;
-      const started = this.handle.datasync();
-      this.syncing = started.finally(() => {
-        if (this.syncing === tracked) this.syncing = undefined;
-      });
-      const tracked = this.syncing;
-      tracked.catch(() => {}); // surfaced by the final sync in commit
-    }
+    await this.file.write(chunk);
   }
 
   async commit(expected?: { digest: Digest; size: number }): Promise<CommittedBlob> {
@@ -85,9 +64,8 @@ export class BlobFileWriter implements BlobWriter {
       await this.abort();
       return { digest, size, stored: false };
     }
-    await this.syncing?.catch(() => {});
-    await this.handle.sync();
-    await this.handle.close();
+    await this.file.finish();
+    await this.file.close();
     this.done = true;
     await rename(this.tempPath, target);
     await fsyncDir(path.dirname(target));
@@ -98,7 +76,7 @@ export class BlobFileWriter implements BlobWriter {
   async abort(): Promise<void> {
     if (this.done) return;
     this.done = true;
-    await this.handle.close().catch(() => {});
+    await this.file.close().catch(() => {});
     await unlink(this.tempPath).catch(() => {});
     await this.removeIngestDirIfEmpty();
   }
