@@ -100,7 +100,8 @@ export interface BuildResult {
 }
 
 export const DEFAULT_LEVEL = 3;
-export const DEFAULT_FRAME_SIZE = 8 * 1024 * 1024;
+/** Measured best of 4–32 MiB on 2 cores (docs/benchmarks.md): fastest, least memory, same ratio. */
+export const DEFAULT_FRAME_SIZE = 4 * 1024 * 1024;
 
 function checkOptions(options: BuildOptions): void {
   checkModelName(options.name);
