@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { writeShard } from '../../scripts/sample-model.ts';
 import { ANNOTATION, MODEL_ARTIFACT_TYPE, MODEL_CONFIG } from '../../src/oci/media-types.ts';
-import { jsonResult, runCli } from '../helpers/cli.ts';
+import { jsonResult, repoRoot, runCli } from '../helpers/cli.ts';
 import { sampleModel } from '../helpers/model.ts';
 import {
   validateIndex,
@@ -152,5 +152,15 @@ describe('model build into an OCI layout', () => {
         .map((d) => d.slice(7))
         .sort(),
     );
+  });
+
+  test('the weights digest is what the shell recipe in docs/artifact-format.md computes', async () => {
+    const { dir } = await sampleModel({ shards: 2 });
+    const result = jsonResult(await build(dir, `oci-layout:${await tempDir()}/layout:v1`));
+    const doc = await readFile(path.join(repoRoot, 'docs', 'artifact-format.md'), 'utf8');
+    const recipe = /```sh\n(find \. -type f[\s\S]*?)```/.exec(doc)?.[1];
+    expect(recipe).toBeDefined();
+    const printed = execFileSync('bash', ['-c', recipe!], { cwd: dir, encoding: 'utf8' });
+    expect(`sha256:${printed.slice(0, 64)}`).toBe(result.weightsDigest);
   });
 });
