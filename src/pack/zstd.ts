@@ -46,6 +46,9 @@ function loadZlib(): FrameCompressor | undefined {
     name: 'node:zlib',
     compress: (frame, level) =>
       compressAsync(frame, {
+        // One output chunk per frame: with the default 16 KiB chunks every frame costs hundreds of
+        // round trips between the threadpool and the main thread (measured: 160 vs 470 MB/s).
+        chunkSize: Math.max(64 * 1024, frame.byteLength + (frame.byteLength >> 7) + 1024),
         params: {
           [zlib.constants.ZSTD_c_compressionLevel]: level,
           [zlib.constants.ZSTD_c_checksumFlag]: 0,
