@@ -21,6 +21,11 @@ import { withFileLock } from './lock.ts';
 /** What a layout folder holds while it is being created (by us or another writer). */
 const LAYOUT_ENTRIES = new Set(['blobs', 'ingest', 'index.json', 'index.json.lock', 'oci-layout']);
 
+/** The temp files writeFileAtomic leaves for a moment beside index.json and oci-layout. */
+function isTempFile(name: string): boolean {
+  return name.startsWith('.') && name.endsWith('.tmp');
+}
+
 /**
  * An OCI image layout directory (image-spec image-layout.md): the embedded default target.
  * Tags are `org.opencontainers.image.ref.name` annotations on the descriptors in index.json.
@@ -57,7 +62,7 @@ export class OciLayoutTarget implements Target {
     const version = await readLayoutMarker(path.join(root, 'oci-layout'));
     if (version === undefined) {
       // Empty, or a layout another writer is creating right now (the marker is written last).
-      const foreign = (await readdir(root)).filter((name) => !LAYOUT_ENTRIES.has(name));
+      const foreign = (await readdir(root)).filter((name) => !LAYOUT_ENTRIES.has(name) && !isTempFile(name));
       if (foreign.length > 0) {
         throw new UserError(
           `${root} is not an OCI layout (no oci-layout file) and not empty; refusing to write into it`,
