@@ -158,6 +158,11 @@ function zstdBenchmark(file: string): number {
 
 const hasTimeCommand = existsSync('/usr/bin/time');
 
+// The CLI starts as from a user's shell: without the settings this process was re-run with, so
+// it re-runs itself tuned and its start-up time is the real one.
+const cliEnv: NodeJS.ProcessEnv = { ...process.env, MODEL_OCI_PROGRESS_MS: '1000000' };
+for (const name of ['MODEL_OCI_TUNED', 'UV_THREADPOOL_SIZE', 'GLIBC_TUNABLES']) delete cliEnv[name];
+
 /** Runs the CLI; returns its JSON result, wall time and peak RSS (KiB, from GNU time when present). */
 function runBuild(
   args: string[],
@@ -169,7 +174,7 @@ function runBuild(
     const started = performance.now();
     const child = spawn(command, argv, {
       stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, MODEL_OCI_PROGRESS_MS: '1000000' },
+      env: cliEnv,
     });
     let out = '';
     child.stdout.on('data', (d: Buffer) => {
@@ -284,12 +289,15 @@ async function main(): Promise<void> {
 
   await rm(tarFile, { force: true });
 
+  // The classic single-layer image: one tar of everything, gzip -6 on one thread. GNU gzip is the
+  // textbook tool (Docker's builders use Go's compress/gzip, of similar speed); Node's zlib
+  // (Chromium's, with SIMD) is faster and shown too, as the harder baseline.
   let gzipSeconds: number | undefined;
+  let zlibGzipSeconds: number | undefined;
   if (!values['skip-gzip']) {
-    console.error(
-      'measuring: single-layer tar.gz (gzip -6, one thread, as classic image builds write layers)',
-    );
-    gzipSeconds = (
+    console.error('measuring: single-layer tar.gz with GNU gzip -6 and with node:zlib gzip level 6');
+    gzipSeconds = shell(`${tarCmd} | gzip -6 -c > /dev/null`);
+    zlibGzipSeconds = (
       await timeAsync(async () => {
         const tar = spawn('tar', ['-cf', '-', '-C', modelDir, '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
         await pipeline(tar.stdout, createGzip({ level: 6 }), async function* (src) {
@@ -316,12 +324,18 @@ async function main(): Promise<void> {
     rssKiB: rss('packRss'),
     note: `wall ${median('packWall').toFixed(2)} s with process start; stored ${(ratio * 100).toFixed(1)}% of the input`,
   });
-  if (gzipSeconds !== undefined) {
+  if (gzipSeconds !== undefined && zlibGzipSeconds !== undefined) {
     rows.push({
-      what: 'baseline: single-layer tar.gz (gzip -6, one thread)',
+      what: 'baseline: single-layer tar.gz, GNU gzip -6 (one thread)',
       seconds: gzipSeconds,
       bytes,
       note: `ours is ${(packRate / MB(bytes, gzipSeconds)).toFixed(1)}×`,
+    });
+    rows.push({
+      what: 'baseline: single-layer tar.gz, node:zlib gzip level 6 (one thread, SIMD zlib)',
+      seconds: zlibGzipSeconds,
+      bytes,
+      note: `ours is ${(packRate / MB(bytes, zlibGzipSeconds)).toFixed(1)}×`,
     });
   }
   rows.push({
