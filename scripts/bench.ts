@@ -16,25 +16,15 @@ import { parseArgs } from 'node:util';
 import { createGzip } from 'node:zlib';
 import { loadCompressor } from '../src/pack/zstd.ts';
 import { formatBytes, parseSize } from '../src/util/format.ts';
-import { tunedEnvironment } from '../src/util/runtime-tuning.ts';
+import { rerunTuned } from '../src/util/runtime-tuning.ts';
 import { shardName, writeSampleModel, writeShard } from './sample-model.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 // Measure our compressor in the same process settings the CLI runs with (threadpool size, malloc
 // tunables): without them its one-core figure is understated, and every ratio against it flattered.
-const tuned = tunedEnvironment(process.env);
-if (tuned) {
-  const run = spawnSync(
-    process.execPath,
-    [...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)],
-    {
-      stdio: 'inherit',
-      env: tuned,
-    },
-  );
-  process.exit(run.status ?? 1);
-}
+const rerun = rerunTuned(fileURLToPath(import.meta.url));
+if (rerun) process.exit(await rerun);
 const bin = path.join(repo, 'src', 'cli', 'bin.ts');
 
 const { values } = parseArgs({

@@ -39,4 +39,4 @@ await writeShard(
 );
 run(`after changing ${shardName(SHARDS - 1, SHARDS)}: one new layer, the rest reused`, build);
 
-console.log('\nInspect it with: skopeo inspect oci:./oci-layout:demo');
+console.log('\nInspect it with: skopeo inspect --raw oci:./oci-layout:demo');

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 
 /**
@@ -36,4 +37,30 @@ export function tunedEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv | un
   }
   if (Object.keys(wanted).length === 1) return undefined;
   return { ...env, ...wanted };
+}
+
+/**
+ * When this process is not tuned yet, runs `entry` (this process's script) again in a child with the
+ * tuned environment, passing signals on, and resolves to the child's exit code. Undefined when the
+ * current process should just go on.
+ */
+export function rerunTuned(entry: string): Promise<number> | undefined {
+  const env = tunedEnvironment(process.env);
+  if (!env) return undefined;
+  const child = spawn(process.execPath, [...process.execArgv, entry, ...process.argv.slice(2)], {
+    stdio: 'inherit',
+    env,
+  });
+  // A Ctrl-C reaches the child twice (from the terminal and from here); the CLI treats repeats of a
+  // signal it is already stopping for as one.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => child.kill(signal));
+  return new Promise((resolve) => {
+    child.on('exit', (code, signal) =>
+      resolve(code ?? 128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 1)),
+    );
+    child.on('error', (err) => {
+      process.stderr.write(`cannot start ${entry}: ${err.message}\n`);
+      resolve(1);
+    });
+  });
 }

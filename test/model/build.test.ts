@@ -13,6 +13,7 @@ import {
   validateModelConfig,
 } from '../helpers/schemas.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { layoutConfig, layoutManifest, skopeo } from '../helpers/tools.ts';
 import { snapshotTree } from '../helpers/tree.ts';
 
 const build = (dir: string, to: string, ...extra: string[]) =>
@@ -21,10 +22,6 @@ const build = (dir: string, to: string, ...extra: string[]) =>
 const readJson = async (file: string) => JSON.parse(await readFile(file, 'utf8'));
 const blob = (layout: string, digest: string) =>
   path.join(layout, 'blobs', 'sha256', digest.slice('sha256:'.length));
-
-function skopeo(...args: string[]): string {
-  return execFileSync('skopeo', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
 
 describe('model build into an OCI layout', () => {
   test('two builds of the same directory into two layouts give byte-identical manifests and layers', async () => {
@@ -108,11 +105,11 @@ describe('model build into an OCI layout', () => {
       ).toBe(true);
     }
 
-    expect(JSON.parse(skopeo('inspect', '--raw', `oci:${layout}:v1`))).toEqual(manifest);
-    expect(JSON.parse(skopeo('inspect', '--config', '--raw', `oci:${layout}:v1`))).toEqual(config);
+    expect(layoutManifest(layout, 'v1')).toEqual(manifest);
+    expect(layoutConfig(layout, 'v1')).toEqual(config);
     const copy = path.join(await tempDir(), 'copy');
     skopeo('copy', '--quiet', `oci:${layout}:v1`, `oci:${copy}:copied`);
-    expect(JSON.parse(skopeo('inspect', '--raw', `oci:${copy}:copied`))).toEqual(manifest);
+    expect(layoutManifest(copy, 'copied')).toEqual(manifest);
   });
 
   test('an unchanged model is skipped without writing; one changed shard re-packs only that layer', async () => {

@@ -6,6 +6,7 @@ import { ANNOTATION } from '../../src/oci/media-types.ts';
 import { jsonResult, repoRoot, runCli } from '../helpers/cli.ts';
 import { modelFromFiles, sampleModel } from '../helpers/model.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { layoutConfig, layoutManifest } from '../helpers/tools.ts';
 import { snapshotTree } from '../helpers/tree.ts';
 
 const build = (dir: string, to: string, ...extra: string[]) =>
@@ -119,10 +120,8 @@ describe('skip and reuse', () => {
       build(b.dir, `oci-layout:${layout}:b`),
     ]);
     const [ja, jb] = [jsonResult(ra), jsonResult(rb)];
-    const manifest = (tag: string) =>
-      JSON.parse(execFileSync('skopeo', ['inspect', '--raw', `oci:${layout}:${tag}`], { encoding: 'utf8' }));
-    expect(manifest('a').annotations[ANNOTATION.weightsDigest]).toBe(ja.weightsDigest);
-    expect(manifest('b').annotations[ANNOTATION.weightsDigest]).toBe(jb.weightsDigest);
+    expect(layoutManifest(layout, 'a').annotations[ANNOTATION.weightsDigest]).toBe(ja.weightsDigest);
+    expect(layoutManifest(layout, 'b').annotations[ANNOTATION.weightsDigest]).toBe(jb.weightsDigest);
   });
 });
 
@@ -131,9 +130,7 @@ describe('encodings', () => {
     const { dir } = await sampleModel({ shards: 2 });
     const layout = path.join(await tempDir(), 'layout');
     const result = jsonResult(await build(dir, `oci-layout:${layout}:raw`, '--encoding', 'raw'));
-    const manifest = JSON.parse(
-      execFileSync('skopeo', ['inspect', '--raw', `oci:${layout}:raw`], { encoding: 'utf8' }),
-    );
+    const manifest = layoutManifest(layout, 'raw');
     const names = (await readdir(dir)).sort();
     expect(
       manifest.layers
@@ -145,9 +142,7 @@ describe('encodings', () => {
       const content = await readFile(path.join(layout, 'blobs', 'sha256', layer.digest.slice(7)));
       expect(content.equals(await readFile(path.join(dir, layer.annotations[ANNOTATION.title])))).toBe(true);
     }
-    const config = JSON.parse(
-      execFileSync('skopeo', ['inspect', '--config', '--raw', `oci:${layout}:raw`], { encoding: 'utf8' }),
-    );
+    const config = layoutConfig(layout, 'raw');
     expect(config.modelfs.diffIds).toEqual(manifest.layers.map((l: { digest: string }) => l.digest));
     expect(result.layers.find((l) => l.title.endsWith('.safetensors'))?.mediaType).toBe(
       'application/vnd.cncf.model.weight.v1.raw',
@@ -229,16 +224,12 @@ describe('reports', () => {
       },
     );
     expect(run.code, run.stderr).toBe(0);
-    const manifest = JSON.parse(
-      execFileSync('skopeo', ['inspect', '--raw', `oci:${layout}:v1`], { encoding: 'utf8' }),
-    );
+    const manifest = layoutManifest(layout, 'v1');
     expect(manifest.annotations).toMatchObject({
       [ANNOTATION.created]: '2023-11-14T22:13:20Z',
       'org.example.k': 'v',
     });
-    const config = JSON.parse(
-      execFileSync('skopeo', ['inspect', '--config', '--raw', `oci:${layout}:v1`], { encoding: 'utf8' }),
-    );
+    const config = layoutConfig(layout, 'v1');
     expect(config.descriptor.createdAt).toBe('2023-11-14T22:13:20Z');
   });
 });
