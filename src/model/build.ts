@@ -1,107 +1,31 @@
 import { availableParallelism } from 'node:os';
-import type { Target } from '../content/target.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import type { Digest } from '../oci/digest.ts';
-import {
-  ANNOTATION,
-  type LayerEncoding,
-  type LayerKind,
-  modelLayerMediaType,
-  parseModelLayerMediaType,
-} from '../oci/media-types.ts';
 import { checkTag } from '../oci/reference.ts';
 import { hashFiles } from '../pack/file-hasher.ts';
-import { FramePool } from '../pack/frame-pool.ts';
-import { HashWorker } from '../pack/hash-worker.ts';
-import {
-  type PackContext,
-  type PackedBlob,
-  type PackInput,
-  packRawBlob,
-  packTarLayer,
-} from '../pack/layer-packer.ts';
-import { END_OF_ARCHIVE, entrySize, reproducibleMtime, type TarFileMeta } from '../pack/tar-header.ts';
-import { loadCompressor, MAX_LEVEL, MIN_LEVEL } from '../pack/zstd.ts';
+import { reproducibleMtime } from '../pack/tar-header.ts';
+import { MAX_LEVEL, MIN_LEVEL } from '../pack/zstd.ts';
 import { UserError } from '../util/errors.ts';
-import { mapConcurrent } from '../util/limiter.ts';
-import { buildArtifact, type LayerRecord, layerDescriptor, layerTitle } from './artifact.ts';
+import { buildArtifact, layerDescriptor, layerTitle } from './artifact.ts';
+import {
+  type BuildOptions,
+  type BuildResult,
+  DEFAULT_FRAME_SIZE,
+  DEFAULT_LEVEL,
+  type LayerReport,
+  Progress,
+} from './build-types.ts';
 import { cacheFileFor, DigestCache } from './digest-cache.ts';
 import { modelFacts } from './facts.ts';
-import { type PlannedLayer, planLayers } from './layers.ts';
+import { planLayers } from './layers.ts';
 import { checkModelName } from './name.ts';
-import { loadPreviousArtifact, type PreviousArtifact, type PreviousLayer } from './previous.ts';
+import { type PackedRecord, packLayers } from './pack-layers.ts';
+import { loadPreviousArtifact } from './previous.ts';
+import { findReusable, recordBase, reportReused, tarSize } from './reuse.ts';
 import { checkUnchanged, scanModelDir } from './source.ts';
 import { type DigestedFile, weightsDigest, weightsTag } from './weights-digest.ts';
 
-export type BuildPhase = 'scan' | 'hash' | 'pack' | 'record';
-
-export type BuildEvent =
-  | { type: 'phase'; phase: BuildPhase; message: string }
-  | { type: 'progress'; phase: 'hash' | 'pack'; done: number; total: number };
-
-export interface BuildOptions {
-  /** The model directory. */
-  source: string;
-  name: string;
-  target: Target;
-  /** The tag this build is for; the previous artifact under it is where layers are reused from. */
-  tag: string;
-  extraTags?: readonly string[];
-  encoding?: LayerEncoding;
-  /** zstd level for tar+zstd (1–22, default 3). */
-  level?: number;
-  /** Uncompressed bytes per zstd frame. */
-  frameSize?: number;
-  include?: readonly string[];
-  exclude?: readonly string[];
-  annotations?: Readonly<Record<string, string>>;
-  /** Build even if an artifact with these weights exists, and re-pack every layer. */
-  force?: boolean;
-  /** Ignore the digest cache and hash every file again (the cache is then refreshed). */
-  verify?: boolean;
-  /** The digest cache file; undefined for the per-directory default, false for none. */
-  digestCache?: string | false;
-  /** Layers packed at once; frames in flight are bounded separately. */
-  concurrency?: number;
-  signal?: AbortSignal;
-  onEvent?: (event: BuildEvent) => void;
-}
-
-export type LayerStatus = 'new' | 'existing' | 'reused';
-
-export interface LayerReport {
-  title: string;
-  kind: LayerKind;
-  mediaType: string;
-  digest: Digest;
-  size: number;
-  uncompressedSize: number;
-  status: LayerStatus;
-  files: DigestedFile[];
-}
-
-export interface BuildResult {
-  status: 'built' | 'skipped';
-  /** Why nothing was built, when skipped. */
-  reason?: string;
-  name: string;
-  target: string;
-  digest: Digest;
-  manifestSize: number;
-  weightsDigest: Digest;
-  encoding: LayerEncoding;
-  tags: string[];
-  layers: LayerReport[];
-  /** Source bytes read (hashing and packing). */
-  bytesRead: number;
-  /** Blob bytes newly stored in the target. */
-  bytesWritten: number;
-  durationMs: number;
-}
-
-export const DEFAULT_LEVEL = 3;
-/** Measured best of 4–32 MiB on 2 cores (docs/benchmarks.md): fastest, least memory, same ratio. */
-export const DEFAULT_FRAME_SIZE = 4 * 1024 * 1024;
+export * from './build-types.ts';
 
 function checkOptions(options: BuildOptions): void {
   checkModelName(options.name);
@@ -125,50 +49,6 @@ function checkOptions(options: BuildOptions): void {
     throw new UserError(`concurrency must be a whole number ≥ 1`);
 }
 
-function sameFiles(a: readonly DigestedFile[], b: readonly DigestedFile[]): boolean {
-  return (
-    a.length === b.length &&
-    a.every((f, i) => f.path === b[i]!.path && f.size === b[i]!.size && f.digest === b[i]!.digest)
-  );
-}
-
-/** Where a planned layer can come from without packing: the same files in the same kind of layer. */
-function findReusable(
-  layer: PlannedLayer,
-  digests: Map<string, Digest>,
-  encoding: LayerEncoding,
-  previous?: PreviousArtifact,
-) {
-  if (!previous || previous.encoding !== encoding) return undefined;
-  const wanted = layer.files.map((f) => ({ path: f.path, size: f.size, digest: digests.get(f.path) }));
-  if (wanted.some((f) => f.digest === undefined)) return undefined;
-  const mediaType = modelLayerMediaType(layer.kind, encoding);
-  return previous.layers.find(
-    (p) => p.descriptor.mediaType === mediaType && sameFiles(p.files, wanted as DigestedFile[]),
-  );
-}
-
-/** Size of the tar a layer's files make, for reports on reused layers (no need to read them). */
-function tarSize(files: readonly TarFileMeta[], mtime: number): number {
-  return files.reduce((sum, f) => sum + entrySize(f, mtime), END_OF_ARCHIVE);
-}
-
-class Progress {
-  done = 0;
-  private readonly total: number;
-  private readonly phase: 'hash' | 'pack';
-  private readonly onEvent: ((event: BuildEvent) => void) | undefined;
-  constructor(phase: 'hash' | 'pack', total: number, onEvent?: (event: BuildEvent) => void) {
-    this.phase = phase;
-    this.total = total;
-    this.onEvent = onEvent;
-  }
-  readonly add = (bytes: number): void => {
-    this.done += bytes;
-    this.onEvent?.({ type: 'progress', phase: this.phase, done: this.done, total: this.total });
-  };
-}
-
 /**
  * Turns a model directory into a ModelPack artifact in `target`:
  * scan → digests (cache, or hashing files the previous artifact may still hold) → skip if these
@@ -184,11 +64,10 @@ export async function buildModel(options: BuildOptions): Promise<BuildResult> {
   const tags = [...new Set([options.tag, ...(options.extraTags ?? [])])];
 
   emit({ type: 'phase', phase: 'scan', message: `scanning ${options.source}` });
-  const files = await scanModelDir(options.source, {
+  const { root, files } = await scanModelDir(options.source, {
     ...(options.include ? { include: options.include } : {}),
     ...(options.exclude ? { exclude: options.exclude } : {}),
   });
-  const root = files[0]!.absPath.slice(0, files[0]!.absPath.length - files[0]!.path.length - 1);
   const cache =
     options.digestCache === false
       ? undefined
@@ -265,12 +144,8 @@ export async function buildModel(options: BuildOptions): Promise<BuildResult> {
   }
 
   const planned = planLayers(files, encoding);
-  const records: (LayerRecord & {
-    status: LayerStatus;
-    uncompressedSize: number;
-    descriptor?: Descriptor;
-  })[] = [];
-  const toPack: { index: number; layer: PlannedLayer }[] = [];
+  const records: (PackedRecord & { descriptor?: Descriptor })[] = [];
+  const toPack: { index: number; layer: (typeof planned)[number] }[] = [];
   for (const [index, layer] of planned.entries()) {
     const reusable = options.force ? undefined : findReusable(layer, digests, encoding, previous);
     if (reusable && (await target.hasBlob(reusable.descriptor.digest, signal))) {
@@ -291,63 +166,24 @@ export async function buildModel(options: BuildOptions): Promise<BuildResult> {
   if (toPack.length > 0) {
     const total = toPack.reduce((s, { layer }) => s + layer.files.reduce((n, f) => n + f.size, 0), 0);
     emit({ type: 'phase', phase: 'pack', message: `packing ${toPack.length} of ${planned.length} layer(s)` });
-    const progress = new Progress('pack', total, emit);
-    const concurrency = options.concurrency ?? 2;
-    const hasher = new HashWorker();
-    const ctx: PackContext = {
-      // Frames in flight: enough to keep every core compressing, plus one being filled per layer.
-      pool: new FramePool(options.frameSize ?? DEFAULT_FRAME_SIZE, availableParallelism() + concurrency + 1),
-      hasher,
-      mtime,
-      ...(signal ? { signal } : {}),
-      onProgress: progress.add,
-    };
-    const compressor = encoding === 'tar+zstd' ? loadCompressor() : undefined;
-    try {
-      await mapConcurrent(
-        toPack,
-        concurrency,
-        async ({ index, layer }, _i, layerSignal) => {
-          const inputs: PackInput[] = layer.files.map((f) => {
-            const known = digests.get(f.path);
-            return {
-              ...f,
-              ...(known ? { knownDigest: known } : {}),
-              checkUnchanged: (h) => checkUnchanged(f, h),
-            };
-          });
-          const writer = await target.openBlobWriter(layerSignal);
-          const layerCtx = { ...ctx, signal: layerSignal };
-          const packed: PackedBlob =
-            encoding === 'raw'
-              ? await packRawBlob(inputs[0]!, writer, layerCtx)
-              : await packTarLayer(
-                  inputs,
-                  compressor
-                    ? { kind: 'zstd', level: options.level ?? DEFAULT_LEVEL, compressor }
-                    : { kind: 'none' },
-                  writer,
-                  layerCtx,
-                );
-          for (const [i, f] of layer.files.entries()) {
-            const digest = packed.files[i]!.digest;
-            if (!digests.has(f.path)) cache?.record(f.path, f.statKey, digest);
-            digests.set(f.path, digest);
-          }
-          records[index] = {
-            ...recordBase(layer, encoding, packed.files),
-            digest: packed.digest,
-            size: packed.size,
-            diffId: packed.diffId,
-            status: packed.stored ? 'new' : 'existing',
-            uncompressedSize: packed.uncompressedSize,
-          };
-        },
-        signal,
-      );
-    } finally {
-      await hasher.close();
-    }
+    const packed = await packLayers(
+      toPack.map((p) => p.layer),
+      {
+        target,
+        encoding,
+        level: options.level ?? DEFAULT_LEVEL,
+        frameSize: options.frameSize ?? DEFAULT_FRAME_SIZE,
+        concurrency: options.concurrency ?? 2,
+        mtime,
+        digests,
+        cache,
+        ...(signal ? { signal } : {}),
+        onProgress: new Progress('pack', total, emit).add,
+      },
+    );
+    toPack.forEach(({ index }, i) => {
+      records[index] = packed[i]!;
+    });
     bytesRead += total;
   }
 
@@ -406,36 +242,5 @@ export async function buildModel(options: BuildOptions): Promise<BuildResult> {
     bytesRead,
     bytesWritten,
     durationMs: performance.now() - started,
-  };
-}
-
-function recordBase(layer: PlannedLayer, encoding: LayerEncoding, files: DigestedFile[]) {
-  return {
-    kind: layer.kind,
-    encoding,
-    grouped: layer.grouped,
-    untested: layer.untested,
-    files,
-    executable: layer.files.length === 1 && layer.files[0]!.executable,
-  };
-}
-
-function reportReused(layer: PreviousLayer, encoding: LayerEncoding, mtime: number): LayerReport {
-  const parsed = parseModelLayerMediaType(layer.descriptor.mediaType);
-  return {
-    title: layer.descriptor.annotations?.[ANNOTATION.title] ?? layer.descriptor.digest,
-    kind: parsed?.kind ?? 'weight',
-    mediaType: layer.descriptor.mediaType,
-    digest: layer.descriptor.digest,
-    size: layer.descriptor.size,
-    uncompressedSize:
-      encoding === 'raw'
-        ? layer.descriptor.size
-        : tarSize(
-            layer.files.map((f) => ({ ...f, executable: false })),
-            mtime,
-          ),
-    status: 'reused',
-    files: layer.files,
   };
 }

@@ -90,12 +90,15 @@ function isInside(root: string, candidate: string): boolean {
 }
 
 /**
- * Lists the regular files of a model directory, sorted by path (byte order of the UTF-8 path, the
+ * Lists the regular files of a model directory (and its real path), sorted by path (byte order of the UTF-8 path, the
  * order the tar and the weights digest use). Refuses, naming the path: a symlink that leads out of
  * the directory, FIFOs/sockets/devices, unreadable files or folders, names that are not UTF-8 or
  * hold control characters. Symlinks that stay inside are followed.
  */
-export async function scanModelDir(dir: string, options: ScanOptions = {}): Promise<SourceFile[]> {
+export async function scanModelDir(
+  dir: string,
+  options: ScanOptions = {},
+): Promise<{ root: string; files: SourceFile[] }> {
   let rootStat: Awaited<ReturnType<typeof stat>>;
   try {
     rootStat = await stat(dir);
@@ -177,5 +180,6 @@ export async function scanModelDir(dir: string, options: ScanOptions = {}): Prom
     const filtered = include.length > 0 || (options.exclude?.length ?? 0) > 0 ? ' after include/exclude' : '';
     throw new UserError(`model directory ${dir} has no files to package${filtered}`);
   }
-  return files.sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)));
+  files.sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)));
+  return { root, files };
 }

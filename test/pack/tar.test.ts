@@ -27,7 +27,7 @@ const FILES: Record<string, string> = {
 async function packDir(dir: string, compression: TarCompression, frameSize = 1 << 20, mtime = 0) {
   const layoutDir = path.join(await tempDir(), 'layout');
   const layout = await OciLayoutTarget.open(layoutDir);
-  const files = await scanModelDir(dir);
+  const { files } = await scanModelDir(dir);
   const hasher = new HashWorker();
   const ctx: PackContext = { pool: new FramePool(frameSize, 4), hasher, mtime };
   try {

@@ -1,0 +1,91 @@
+import type { Target } from '../content/target.ts';
+import type { Digest } from '../oci/digest.ts';
+import type { LayerEncoding, LayerKind } from '../oci/media-types.ts';
+import type { DigestedFile } from './weights-digest.ts';
+
+export type BuildPhase = 'scan' | 'hash' | 'pack' | 'record';
+
+export type BuildEvent =
+  | { type: 'phase'; phase: BuildPhase; message: string }
+  | { type: 'progress'; phase: 'hash' | 'pack'; done: number; total: number };
+
+export interface BuildOptions {
+  /** The model directory. */
+  source: string;
+  name: string;
+  target: Target;
+  /** The tag this build is for; the previous artifact under it is where layers are reused from. */
+  tag: string;
+  extraTags?: readonly string[];
+  encoding?: LayerEncoding;
+  /** zstd level for tar+zstd (1–22, default 3). */
+  level?: number;
+  /** Uncompressed bytes per zstd frame. */
+  frameSize?: number;
+  include?: readonly string[];
+  exclude?: readonly string[];
+  annotations?: Readonly<Record<string, string>>;
+  /** Build even if an artifact with these weights exists, and re-pack every layer. */
+  force?: boolean;
+  /** Ignore the digest cache and hash every file again (the cache is then refreshed). */
+  verify?: boolean;
+  /** The digest cache file; undefined for the per-directory default, false for none. */
+  digestCache?: string | false;
+  /** Layers packed at once; frames in flight are bounded separately. */
+  concurrency?: number;
+  signal?: AbortSignal;
+  onEvent?: (event: BuildEvent) => void;
+}
+
+export type LayerStatus = 'new' | 'existing' | 'reused';
+
+export interface LayerReport {
+  title: string;
+  kind: LayerKind;
+  mediaType: string;
+  digest: Digest;
+  size: number;
+  uncompressedSize: number;
+  status: LayerStatus;
+  files: DigestedFile[];
+}
+
+export interface BuildResult {
+  status: 'built' | 'skipped';
+  /** Why nothing was built, when skipped. */
+  reason?: string;
+  name: string;
+  target: string;
+  digest: Digest;
+  manifestSize: number;
+  weightsDigest: Digest;
+  encoding: LayerEncoding;
+  tags: string[];
+  layers: LayerReport[];
+  /** Source bytes read (hashing and packing). */
+  bytesRead: number;
+  /** Blob bytes newly stored in the target. */
+  bytesWritten: number;
+  durationMs: number;
+}
+
+export const DEFAULT_LEVEL = 3;
+/** Measured best of 4–32 MiB on 2 cores (docs/benchmarks.md): fastest, least memory, same ratio. */
+export const DEFAULT_FRAME_SIZE = 4 * 1024 * 1024;
+
+/** Turns byte counts from the hasher or packer into progress events. */
+export class Progress {
+  done = 0;
+  private readonly total: number;
+  private readonly phase: 'hash' | 'pack';
+  private readonly onEvent: ((event: BuildEvent) => void) | undefined;
+  constructor(phase: 'hash' | 'pack', total: number, onEvent?: (event: BuildEvent) => void) {
+    this.phase = phase;
+    this.total = total;
+    this.onEvent = onEvent;
+  }
+  readonly add = (bytes: number): void => {
+    this.done += bytes;
+    this.onEvent?.({ type: 'progress', phase: this.phase, done: this.done, total: this.total });
+  };
+}
