@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { ANNOTATION } from '../../src/oci/media-types.ts';
@@ -184,6 +184,18 @@ describe('encodings', () => {
       'docs/guide.md',
       'notes/draft.md',
     ]);
+  });
+  test('symlinks that stay inside the model directory are followed; a link back up is not a loop', async () => {
+    const dir = await modelFromFiles({ 'blobs/abc': 'weights bytes', 'config.json': '{}' });
+    await symlink('blobs/abc', path.join(dir, 'model.safetensors'));
+    await symlink('..', path.join(dir, 'blobs', 'up'));
+    const layout = path.join(await tempDir(), 'layout');
+    const result = jsonResult(await build(dir, `oci-layout:${layout}:v1`));
+    const files = result.layers.flatMap((l) => l.files.map((f) => f.path)).sort();
+    expect(files).toEqual(['blobs/abc', 'config.json', 'model.safetensors']);
+    const weight = result.layers.find((l) => l.files[0]?.path === 'model.safetensors')!;
+    const tar = execFileSync('zstd', ['-dc', path.join(layout, 'blobs', 'sha256', weight.digest.slice(7))]);
+    expect(execFileSync('tar', ['-xOf', '-'], { input: tar }).toString()).toBe('weights bytes');
   });
 });
 
