@@ -3,20 +3,15 @@
 
 export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
-export const OCI_EMPTY = 'application/vnd.oci.empty.v1+json';
-export const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
-export const DOCKER_MANIFEST_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';
 
 export const MODEL_ARTIFACT_TYPE = 'application/vnd.cncf.model.manifest.v1+json';
 export const MODEL_CONFIG = 'application/vnd.cncf.model.config.v1+json';
 
 /** What a layer holds, in ModelPack's vocabulary. */
 export type LayerKind = 'weight' | 'weight.config' | 'doc' | 'code' | 'dataset';
-export const LAYER_KINDS: readonly LayerKind[] = ['weight', 'weight.config', 'doc', 'code', 'dataset'];
 
 /** How a layer's bytes are encoded: a tar (optionally zstd-compressed) or the plain file. */
 export type LayerEncoding = 'tar+zstd' | 'tar' | 'raw';
-export const LAYER_ENCODINGS: readonly LayerEncoding[] = ['tar+zstd', 'tar', 'raw'];
 
 export function modelLayerMediaType(kind: LayerKind, encoding: LayerEncoding): string {
   return `application/vnd.cncf.model.${kind}.v1.${encoding}`;

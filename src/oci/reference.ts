@@ -29,10 +29,6 @@ export interface Reference {
   digest?: Digest;
 }
 
-export function isValidTag(tag: string): boolean {
-  return TAG.test(tag);
-}
-
 export function checkTag(tag: string): string {
   if (!TAG.test(tag)) {
     throw new Error(

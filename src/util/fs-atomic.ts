@@ -3,7 +3,7 @@ import { open, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 
 /** A temp name beside `target`, unique across processes and hosts sharing the directory. */
-export function tempPathFor(target: string): string {
+function tempPathFor(target: string): string {
   return path.join(
     path.dirname(target),
     `.${path.basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`,
