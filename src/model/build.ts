@@ -190,7 +190,7 @@ export async function buildModel(options: BuildOptions): Promise<BuildResult> {
   const weights = weightsDigest(allKnown());
   // Files hashed while packing could still make up weights that exist under another tag.
   const skipped = await skipIfPresent(weights);
-  if (skipped) return { ...skipped, bytesRead };
+  if (skipped) return skipped;
 
   emit({ type: 'phase', phase: 'record', message: `writing manifest to ${target.displayName}` });
   const layerDescriptors = records.map((r) => r.descriptor ?? layerDescriptor(r, mtime));

@@ -7,7 +7,7 @@ import {
   expectStringMap,
   InvalidDocumentError,
   type JsonObject,
-  optional,
+  setOptional,
 } from './validate.ts';
 
 export interface Platform {
@@ -46,20 +46,19 @@ export function expectDigest(value: unknown, path: string): Digest {
   }
 }
 
+function expectStringList(value: unknown, path: string): string[] {
+  return expectArray(value, path).map((item, i) => expectString(item, `${path}[${i}]`));
+}
+
 function readPlatform(value: unknown, path: string): Platform {
   const o = expectObject(value, path);
   const platform: Platform = {
     architecture: expectString(o.architecture, `${path}.architecture`),
     os: expectString(o.os, `${path}.os`),
   };
-  const osVersion = optional(o, 'os.version', path, expectString);
-  if (osVersion !== undefined) platform['os.version'] = osVersion;
-  const features = optional(o, 'os.features', path, (v, p) =>
-    expectArray(v, p).map((f, i) => expectString(f, `${p}[${i}]`)),
-  );
-  if (features !== undefined) platform['os.features'] = features;
-  const variant = optional(o, 'variant', path, expectString);
-  if (variant !== undefined) platform.variant = variant;
+  setOptional(platform, o, 'os.version', path, expectString);
+  setOptional(platform, o, 'os.features', path, expectStringList);
+  setOptional(platform, o, 'variant', path, expectString);
   return platform;
 }
 
@@ -71,17 +70,10 @@ export function readDescriptor(value: unknown, path: string): Descriptor {
     digest: expectDigest(o.digest, `${path}.digest`),
     size: expectSafeInteger(o.size, `${path}.size`),
   };
-  const urls = optional(o, 'urls', path, (v, p) =>
-    expectArray(v, p).map((u, i) => expectString(u, `${p}[${i}]`)),
-  );
-  if (urls !== undefined) desc.urls = urls;
-  const annotations = optional(o, 'annotations', path, expectStringMap);
-  if (annotations !== undefined) desc.annotations = annotations;
-  const data = optional(o, 'data', path, (v, p) => expectString(v, p, /^[A-Za-z0-9+/]*={0,2}$/, 'base64'));
-  if (data !== undefined) desc.data = data;
-  const platform = optional(o, 'platform', path, readPlatform);
-  if (platform !== undefined) desc.platform = platform;
-  const artifactType = optional(o, 'artifactType', path, expectMediaType);
-  if (artifactType !== undefined) desc.artifactType = artifactType;
+  setOptional(desc, o, 'urls', path, expectStringList);
+  setOptional(desc, o, 'annotations', path, expectStringMap);
+  setOptional(desc, o, 'data', path, (v, p) => expectString(v, p, /^[A-Za-z0-9+/]*={0,2}$/, 'base64'));
+  setOptional(desc, o, 'platform', path, readPlatform);
+  setOptional(desc, o, 'artifactType', path, expectMediaType);
   return desc;
 }

@@ -7,8 +7,8 @@ import {
   expectStringMap,
   InvalidDocumentError,
   type JsonObject,
-  optional,
   parseJson,
+  setOptional,
 } from './validate.ts';
 
 export interface ImageManifest {
@@ -43,47 +43,46 @@ function expectSchemaVersion2(o: JsonObject, what: string): 2 {
   return 2;
 }
 
-function checkSize(bytes: Uint8Array, what: string): void {
+/**
+ * What manifests and indexes share: the size limit, JSON, schemaVersion 2, and a mediaType that —
+ * when present — must be the expected one.
+ */
+function readDocument(bytes: Uint8Array, what: string, mediaType: string): JsonObject {
   if (bytes.byteLength > MAX_MANIFEST_BYTES) {
     throw new InvalidDocumentError('', `${what} is ${bytes.byteLength} bytes, over the 4 MiB manifest limit`);
   }
+  const o = expectObject(parseJson(bytes, what), what);
+  expectSchemaVersion2(o, what);
+  if (o.mediaType !== undefined && o.mediaType !== mediaType) {
+    throw new InvalidDocumentError(
+      `${what}.mediaType`,
+      `expected ${mediaType}, found ${JSON.stringify(o.mediaType)}`,
+    );
+  }
+  return o;
+}
+
+/** The optional fields manifests and indexes share. */
+function readCommonFields(target: ImageManifest | ImageIndex, o: JsonObject, what: string): void {
+  setOptional(target, o, 'artifactType', what, expectMediaType);
+  setOptional(target, o, 'subject', what, readDescriptor);
+  setOptional(target, o, 'annotations', what, expectStringMap);
 }
 
 export function parseImageManifest(bytes: Uint8Array, what = 'manifest'): ImageManifest {
-  checkSize(bytes, what);
-  const o = expectObject(parseJson(bytes, what), what);
-  expectSchemaVersion2(o, what);
-  if (o.mediaType !== undefined && o.mediaType !== OCI_MANIFEST) {
-    throw new InvalidDocumentError(
-      `${what}.mediaType`,
-      `expected ${OCI_MANIFEST}, found ${JSON.stringify(o.mediaType)}`,
-    );
-  }
+  const o = readDocument(bytes, what, OCI_MANIFEST);
   const manifest: ImageManifest = {
     schemaVersion: 2,
     mediaType: OCI_MANIFEST,
     config: readDescriptor(o.config, `${what}.config`),
     layers: expectArray(o.layers, `${what}.layers`).map((l, i) => readDescriptor(l, `${what}.layers[${i}]`)),
   };
-  const artifactType = optional(o, 'artifactType', what, expectMediaType);
-  if (artifactType !== undefined) manifest.artifactType = artifactType;
-  const subject = optional(o, 'subject', what, readDescriptor);
-  if (subject !== undefined) manifest.subject = subject;
-  const annotations = optional(o, 'annotations', what, expectStringMap);
-  if (annotations !== undefined) manifest.annotations = annotations;
+  readCommonFields(manifest, o, what);
   return manifest;
 }
 
 export function parseImageIndex(bytes: Uint8Array, what = 'index'): ImageIndex {
-  checkSize(bytes, what);
-  const o = expectObject(parseJson(bytes, what), what);
-  expectSchemaVersion2(o, what);
-  if (o.mediaType !== undefined && o.mediaType !== OCI_INDEX) {
-    throw new InvalidDocumentError(
-      `${what}.mediaType`,
-      `expected ${OCI_INDEX}, found ${JSON.stringify(o.mediaType)}`,
-    );
-  }
+  const o = readDocument(bytes, what, OCI_INDEX);
   const index: ImageIndex = {
     schemaVersion: 2,
     mediaType: OCI_INDEX,
@@ -91,12 +90,7 @@ export function parseImageIndex(bytes: Uint8Array, what = 'index'): ImageIndex {
       readDescriptor(m, `${what}.manifests[${i}]`),
     ),
   };
-  const artifactType = optional(o, 'artifactType', what, expectMediaType);
-  if (artifactType !== undefined) index.artifactType = artifactType;
-  const subject = optional(o, 'subject', what, readDescriptor);
-  if (subject !== undefined) index.subject = subject;
-  const annotations = optional(o, 'annotations', what, expectStringMap);
-  if (annotations !== undefined) index.annotations = annotations;
+  readCommonFields(index, o, what);
   return index;
 }
 

@@ -62,14 +62,16 @@ export function expectSafeInteger(value: unknown, path: string, min = 0): number
   return value;
 }
 
-export function optional<T>(
+/** Reads `obj[key]` when present and sets it on `target`; an absent key leaves `target` without it. */
+export function setOptional<T extends object, K extends keyof T & string>(
+  target: T,
   obj: JsonObject,
-  key: string,
+  key: K,
   path: string,
-  read: (v: unknown, p: string) => T,
-): T | undefined {
+  read: (v: unknown, p: string) => T[K],
+): void {
   const v = obj[key];
-  return v === undefined ? undefined : read(v, `${path}.${key}`);
+  if (v !== undefined) target[key] = read(v, `${path}.${key}`);
 }
 
 export function expectStringMap(value: unknown, path: string): Record<string, string> {
