@@ -1,11 +1,14 @@
 #!/bin/sh
-# The real tools the tests check our output with: zstd, skopeo, GNU tar (Debian packages).
+# The real tools and servers the tests use: zstd, skopeo, GNU tar, CNCF Distribution (docker-registry)
+# and openssl for the test CA and token-signing keys (Debian packages).
 # Installs the missing ones with apt-get when allowed (root, or sudo without a password).
 set -e
 missing=""
 command -v zstd >/dev/null 2>&1 || missing="$missing zstd"
 command -v skopeo >/dev/null 2>&1 || missing="$missing skopeo"
 tar --version 2>/dev/null | grep -q 'GNU tar' || missing="$missing tar"
+command -v docker-registry >/dev/null 2>&1 || missing="$missing docker-registry"
+command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" = 0 ]; then
   sudo=""
