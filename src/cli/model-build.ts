@@ -1,8 +1,13 @@
 import { parseArgs } from 'node:util';
 import { openTarget } from '../content/open-target.ts';
-import { parseTargetRef, targetTag } from '../content/target-ref.ts';
+import type { Target } from '../content/target.ts';
+import { parseTargetRef, type TargetRef, targetTag } from '../content/target-ref.ts';
 import { buildModel, DEFAULT_FRAME_SIZE, DEFAULT_LEVEL } from '../model/build.ts';
 import type { LayerEncoding } from '../oci/media-types.ts';
+import { parseReference } from '../oci/reference.ts';
+import type { RegistryOptions } from '../registry/open-registry.ts';
+import { RegistryTarget } from '../registry/registry-target.ts';
+import type { UploadStrategy } from '../registry/upload-policy.ts';
 import { UserError } from '../util/errors.ts';
 import { parseSize } from '../util/format.ts';
 import type { CliIo } from './main.ts';
@@ -18,7 +23,8 @@ same weights (and encoding) is already in the target: the run reports "skipped".
 
 Options:
   --name NAME            model name (required): [A-Za-z0-9._-], up to 128 characters
-  --to TARGET            oci-layout:PATH[:TAG] (default ${DEFAULT_TARGET}, tag "latest")
+  --to TARGET            oci-layout:PATH[:TAG] (default ${DEFAULT_TARGET}, tag "latest"),
+                         or a registry reference REGISTRY/REPO[:TAG]
   --tag TAG              an extra tag for the artifact (repeatable)
   --encoding tar|raw     tar layers (default) or one plain blob per file (for "oras pull")
   --compression zstd|none  compress tar layers with zstd (default) or not
@@ -27,12 +33,21 @@ Options:
   --include GLOB         package only matching files (repeatable)
   --exclude GLOB         leave matching files out (repeatable; .git, .cache, .huggingface always are)
   --annotation KEY=VALUE manifest annotation (repeatable)
-  --concurrency N        layers packed at once (default 2)
+  --concurrency N        layers packed and uploaded at once (default 2 into a layout, 4 to a registry)
   --digest-cache FILE    where file digests are cached (default: under ~/.cache/model-oci)
   --no-digest-cache      do not read or write the digest cache
   --verify               hash every file again instead of trusting the digest cache
   --force                build even if these weights are already there; re-pack every layer
   --json                 print the result as JSON on stdout
+Registry options:
+  --username USER        with the password from --password-stdin or MODEL_OCI_PASSWORD; otherwise the
+                         docker config (credHelpers, credsStore, auths), then GITHUB_TOKEN for ghcr.io
+  --password-stdin       read the password (or token) from standard input
+  --plain-http HOST      allow plain HTTP to HOST (repeatable; localhost and 127.0.0.1 always may)
+  --ca-file FILE         trust the CA certificates in FILE too (repeatable)
+  --mount-from REPO      a repository of the same registry whose blobs may be mounted (repeatable)
+  --upload auto|chunked|single  upload strategy (auto: by registry, see docs/registries.md)
+  --chunk-size SIZE      bytes per PATCH for chunked uploads (default 16MiB; ghcr.io at most 4MiB)
   --quiet                no progress lines
 `;
 
@@ -74,7 +89,24 @@ export async function modelBuildCommand(
   io: CliIo,
   signal: AbortSignal,
 ): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseBuildArgs(argv);
+  if (positionals.length !== 1)
+    throw new UserError('expected exactly one model directory (model-oci model build <dir> --name <name>)');
+  if (!values.name) throw new UserError('--name is required');
+  const ref = parseTargetRef(values.to);
+  const registry = await registryOptions(values, io);
+  if (ref.kind !== 'registry' && values['mount-from'].length > 0)
+    throw new UserError('--mount-from needs a registry target (--to REGISTRY/REPO:TAG)');
+  const target = await openTarget(ref, { registry });
+  try {
+    return await build(target, ref, values, positionals[0]!, io, signal);
+  } finally {
+    await target.close?.();
+  }
+}
+
+function parseBuildArgs(argv: readonly string[]) {
+  return parseArgs({
     args: [...argv],
     allowPositionals: true,
     options: {
@@ -95,13 +127,27 @@ export async function modelBuildCommand(
       force: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       quiet: { type: 'boolean', default: false },
+      username: { type: 'string' },
+      'password-stdin': { type: 'boolean', default: false },
+      'plain-http': { type: 'string', multiple: true, default: [] },
+      'ca-file': { type: 'string', multiple: true, default: [] },
+      'mount-from': { type: 'string', multiple: true, default: [] },
+      upload: { type: 'string', default: 'auto' },
+      'chunk-size': { type: 'string' },
     },
   });
-  if (positionals.length !== 1)
-    throw new UserError('expected exactly one model directory (model-oci model build <dir> --name <name>)');
-  if (!values.name) throw new UserError('--name is required');
-  const ref = parseTargetRef(values.to);
-  const target = await openTarget(ref);
+}
+
+type BuildValues = ReturnType<typeof parseBuildArgs>['values'];
+
+async function build(
+  target: Target,
+  ref: TargetRef,
+  values: BuildValues,
+  source: string,
+  io: CliIo,
+  signal: AbortSignal,
+): Promise<number> {
   const level = parseInteger('--level', values.level);
   const concurrency = parseInteger('--concurrency', values.concurrency);
   let frameSize: number | undefined;
@@ -113,15 +159,22 @@ export async function modelBuildCommand(
     }
   }
   const result = await buildModel({
-    source: positionals[0]!,
-    name: values.name,
+    source,
+    name: values.name!,
     target,
     tag: targetTag(ref) ?? 'latest',
     extraTags: values.tag,
     encoding: parseEncoding(values.encoding, values.compression),
     ...(level !== undefined ? { level } : {}),
     ...(frameSize !== undefined ? { frameSize } : {}),
-    ...(concurrency !== undefined ? { concurrency } : {}),
+    concurrency: concurrency ?? (ref.kind === 'registry' ? 4 : 2),
+    ...(target instanceof RegistryTarget
+      ? {
+          reuseFrom: values['mount-from'].map((repo) =>
+            target.withRepository(mountSource(repo, target.registry), 'pull'),
+          ),
+        }
+      : {}),
     include: values.include,
     exclude: values.exclude,
     annotations: parseAnnotations(values.annotation),
@@ -135,4 +188,57 @@ export async function modelBuildCommand(
   });
   io.stdout(values.json ? `${JSON.stringify(result, null, 2)}\n` : formatBuildReport(result));
   return 0;
+}
+
+/** Registry flags → options; the password comes from stdin or MODEL_OCI_PASSWORD, never from argv. */
+async function registryOptions(values: BuildValues, io: CliIo): Promise<RegistryOptions> {
+  let password = process.env.MODEL_OCI_PASSWORD || undefined;
+  if (values['password-stdin']) password = (await readStdin()).replace(/\r?\n$/, '');
+  if (password !== undefined && values.username === undefined)
+    throw new UserError('a password was given without --username');
+  if (values.username !== undefined && !password)
+    throw new UserError('--username needs a password: --password-stdin or MODEL_OCI_PASSWORD');
+  const upload = values.upload;
+  if (upload !== 'auto' && upload !== 'chunked' && upload !== 'single')
+    throw new UserError(`--upload must be auto, chunked or single, not ${JSON.stringify(upload)}`);
+  let chunkSize: number | undefined;
+  if (values['chunk-size'] !== undefined) {
+    try {
+      chunkSize = parseSize(values['chunk-size']);
+    } catch (err) {
+      throw new UserError(`--chunk-size: ${err instanceof Error ? err.message : err}`);
+    }
+  }
+  return {
+    ...(values.username !== undefined ? { username: values.username } : {}),
+    ...(password !== undefined ? { password } : {}),
+    plainHttp: values['plain-http'],
+    caFiles: values['ca-file'],
+    upload: {
+      ...(upload !== 'auto' ? { strategy: upload as UploadStrategy } : {}),
+      ...(chunkSize !== undefined ? { chunkSize } : {}),
+    },
+    onCredential: values.quiet ? undefined : (description) => io.stderr(`using ${description}\n`),
+  };
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** `--mount-from org/base` or `REGISTRY/org/base` → the repository, which must be on the target's registry. */
+function mountSource(text: string, registry: string): string {
+  let ref: ReturnType<typeof parseReference>;
+  try {
+    ref = parseReference(
+      text.includes('/') && text.startsWith(`${registry}/`) ? text : `${registry}/${text}`,
+    );
+  } catch (err) {
+    throw new UserError(`--mount-from: ${err instanceof Error ? err.message : err}`);
+  }
+  if (ref.tag !== undefined || ref.digest !== undefined)
+    throw new UserError(`--mount-from ${JSON.stringify(text)}: name a repository, without a tag or digest`);
+  return ref.repository;
 }

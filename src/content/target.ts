@@ -50,4 +50,11 @@ export interface Target {
   ): Promise<void>;
   /** Points tags at an existing manifest. Tags that already point there are left alone. */
   tag(desc: Descriptor, tags: readonly string[], signal?: AbortSignal): Promise<void>;
+  /**
+   * Makes a blob that `source` holds available here without the caller sending its bytes (a
+   * registry's cross-repository mount, or a copy when it declines). Only where both sides allow it.
+   */
+  mountBlob?(desc: Descriptor, source: Target, signal?: AbortSignal): Promise<'mounted' | 'copied'>;
+  /** Releases connections; the target is not used afterwards. */
+  close?(): Promise<void>;
 }

@@ -40,3 +40,7 @@ export const ANNOTATION = {
   encoding: 'io.model-oci.encoding',
   layerFiles: 'io.model-oci.files',
 } as const;
+
+/** Docker's manifest types, which registries still serve for images pushed by docker. */
+export const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
+export const DOCKER_MANIFEST_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';

@@ -1,0 +1,162 @@
+import type { BlobWriter, CommittedBlob } from '../content/target.ts';
+import { type Digest, Sha256Counter } from '../oci/digest.ts';
+import { RegistryAuthError, RegistryError } from './errors.ts';
+import type { HttpClient } from './http-client.ts';
+import { Backoff, isRetryableNetworkError, isRetryableStatus } from './retry.ts';
+import { MIN_CHUNK_SIZE } from './upload-policy.ts';
+import type { UploadSession } from './upload-session.ts';
+
+/**
+ * A blob written in PATCH chunks as it is produced, so packing and uploading overlap: one chunk
+ * travels while the next one fills. A chunk stays in memory until the registry confirms it, so
+ * after a dropped connection, a timeout or a 5xx we ask the upload URL how much it holds and send
+ * only the rest — never bytes the registry already has. A registry that refuses a chunk as too large
+ * (416 with nothing taken, as ghcr.io does over 4 MiB) gets smaller pieces from then on.
+ */
+export class ChunkedUpload implements BlobWriter {
+  private readonly hash = new Sha256Counter();
+  private filling: Buffer;
+  private spare: Buffer | undefined;
+  private filled = 0;
+  /** Bytes the registry has confirmed. */
+  private confirmed = 0;
+  private inFlight: Promise<void> | undefined;
+  private failure: unknown;
+  private done = false;
+  private pieceLimit: number;
+  private readonly session: UploadSession;
+  private readonly client: HttpClient;
+  private readonly exists: (digest: Digest) => Promise<boolean>;
+  private readonly signal: AbortSignal | undefined;
+
+  constructor(
+    session: UploadSession,
+    client: HttpClient,
+    chunkSize: number,
+    exists: (digest: Digest) => Promise<boolean>,
+    signal?: AbortSignal,
+  ) {
+    this.session = session;
+    this.client = client;
+    this.exists = exists;
+    this.signal = signal;
+    const size = Math.max(chunkSize, session.minChunk);
+    this.pieceLimit = size;
+    this.filling = Buffer.allocUnsafe(size);
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    if (this.failure) throw this.failure;
+    this.hash.update(chunk);
+    let at = 0;
+    while (at < chunk.byteLength) {
+      const n = Math.min(chunk.byteLength - at, this.filling.byteLength - this.filled);
+      this.filling.set(chunk.subarray(at, at + n), this.filled);
+      this.filled += n;
+      at += n;
+      if (this.filled === this.filling.byteLength) await this.ship();
+    }
+  }
+
+  /** Hands the full buffer to the wire once the previous chunk landed, and fills the other one meanwhile. */
+  private async ship(): Promise<void> {
+    await this.settle();
+    const sending = this.filling;
+    const length = this.filled;
+    this.filling = this.spare ?? Buffer.allocUnsafe(sending.byteLength);
+    this.spare = sending; // free again once this send settles, which the next ship waits for
+    this.filled = 0;
+    this.inFlight = this.send(sending.subarray(0, length), this.confirmed).catch((err: unknown) => {
+      this.failure = err;
+    });
+  }
+
+  private async settle(): Promise<void> {
+    if (this.inFlight) await this.inFlight;
+    this.inFlight = undefined;
+    if (this.failure) throw this.failure;
+  }
+
+  /** Makes the registry hold `bytes` at `offset`, resuming after failures from what it reports. */
+  private async send(bytes: Uint8Array, offset: number): Promise<void> {
+    const end = offset + bytes.byteLength;
+    const backoff = new Backoff(this.client.retry);
+    let held = offset;
+    while (held < end) {
+      const from = held - offset;
+      const piece = bytes.subarray(from, Math.min(bytes.byteLength, from + this.pieceLimit));
+      try {
+        held = await this.session.patch(piece, held, this.signal);
+        if (held < offset) throw this.lost(held, offset);
+      } catch (err) {
+        if (this.signal?.aborted || err instanceof RegistryAuthError) throw err;
+        const status = err instanceof RegistryError ? err.status : undefined;
+        const retryable =
+          status === undefined ? isRetryableNetworkError(err) : status === 416 || isRetryableStatus(status);
+        if (!retryable || !(await backoff.next(undefined, this.signal))) throw err;
+        const before = held;
+        held = await this.session.received(this.signal);
+        if (held < offset) throw this.lost(held, offset);
+        if (held > end) throw this.lost(held, end);
+        if (status === 416 && held === before) {
+          // Nothing taken and the range was right: the body was too large for this registry.
+          if (this.pieceLimit <= MIN_CHUNK_SIZE) throw err;
+          this.pieceLimit = Math.max(MIN_CHUNK_SIZE, Math.floor(this.pieceLimit / 2));
+        }
+      }
+    }
+    this.confirmed = end;
+  }
+
+  private lost(held: number, expected: number): RegistryError {
+    return new RegistryError(
+      `the registry reports ${held} bytes of an upload where ${expected} were confirmed; start the push again`,
+      { method: 'GET', url: this.session.location },
+    );
+  }
+
+  async commit(expected?: { digest: Digest; size: number }): Promise<CommittedBlob> {
+    try {
+      if (this.filled > 0) await this.ship();
+      await this.settle();
+      const digest = this.hash.digest();
+      const size = this.hash.size;
+      if (expected && (digest !== expected.digest || size !== expected.size)) {
+        throw new Error(
+          `blob verification failed: got ${digest} (${size} bytes), expected ${expected.digest} (${expected.size} bytes)`,
+        );
+      }
+      await this.finish(digest);
+      this.done = true;
+      return { digest, size, stored: true };
+    } catch (err) {
+      await this.abort();
+      throw err;
+    }
+  }
+
+  /** The final PUT; if its answer is lost, the blob may be there already — HEAD tells. */
+  private async finish(digest: Digest): Promise<void> {
+    const backoff = new Backoff(this.client.retry);
+    for (;;) {
+      try {
+        await this.session.finish(digest, this.signal);
+        return;
+      } catch (err) {
+        if (this.signal?.aborted || err instanceof RegistryAuthError) throw err;
+        const status = err instanceof RegistryError ? err.status : undefined;
+        const retryable = status === undefined ? isRetryableNetworkError(err) : isRetryableStatus(status);
+        if (!retryable) throw err;
+        if (await this.exists(digest).catch(() => false)) return;
+        if (!(await backoff.next(undefined, this.signal))) throw err;
+      }
+    }
+  }
+
+  async abort(): Promise<void> {
+    if (this.done) return;
+    this.done = true;
+    await this.inFlight?.catch(() => {});
+    await this.session.cancel();
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * What went wrong talking to a registry, with what a user or a retry decision needs: the HTTP
+ * method and status, the registry's own error code (`BLOB_UNKNOWN`, `DENIED`, …) and a URL with
+ * its query string and user info removed — upload URLs and storage redirects carry signed state.
+ */
+export class RegistryError extends Error {
+  override readonly name: string = 'RegistryError';
+  readonly method: string;
+  readonly url: string;
+  readonly status: number | undefined;
+  readonly code: string | undefined;
+
+  constructor(
+    message: string,
+    details: { method: string; url: string | URL; status?: number; code?: string; cause?: unknown },
+  ) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.method = details.method;
+    this.url = redactUrl(details.url);
+    this.status = details.status;
+    this.code = details.code;
+  }
+}
+
+/** Credentials were missing or refused; retrying will not help. */
+export class RegistryAuthError extends RegistryError {
+  override readonly name: string = 'RegistryAuthError';
+}
+
+/** `scheme://host/path` without user info, query or fragment. */
+export function redactUrl(url: string | URL): string {
+  try {
+    const u = new URL(String(url));
+    return `${u.protocol}//${u.host}${u.pathname}`;
+  } catch {
+    return '(invalid URL)';
+  }
+}
+
+interface RegistryErrorBody {
+  errors?: { code?: unknown; message?: unknown; detail?: unknown }[];
+}
+
+/**
+ * The first error of a distribution-spec error body (`{"errors":[{"code","message"}]}`), or
+ * undefined when the body is something else (proxies answer HTML).
+ */
+export function parseErrorBody(text: string): { code: string; message: string } | undefined {
+  try {
+    const body = JSON.parse(text) as RegistryErrorBody;
+    const first = body.errors?.[0];
+    if (first && typeof first.code === 'string') {
+      return { code: first.code, message: typeof first.message === 'string' ? first.message : '' };
+    }
+  } catch {
+    // not JSON
+  }
+  return undefined;
+}
+
+/** `PUT https://host/v2/x/blobs/uploads/…: 416 (BLOB_UPLOAD_INVALID: …)` as one line. */
+export function describeFailure(
+  method: string,
+  url: string | URL,
+  status: number,
+  bodyText: string,
+): { message: string; code?: string } {
+  const parsed = parseErrorBody(bodyText);
+  const where = `${method} ${redactUrl(url)}`;
+  if (parsed) {
+    const detail = parsed.message ? `: ${parsed.message}` : '';
+    return { message: `${where}: ${status} ${parsed.code}${detail}`, code: parsed.code };
+  }
+  const snippet = bodyText.replace(/\s+/g, ' ').trim().slice(0, 120);
+  return { message: `${where}: ${status}${snippet ? ` (${snippet})` : ''}` };
+}

@@ -1,0 +1,280 @@
+import type { BlobWriter, Target } from '../content/target.ts';
+import type { Descriptor } from '../oci/descriptor.ts';
+import { type Digest, isDigest, sha256Digest } from '../oci/digest.ts';
+import { MAX_MANIFEST_BYTES } from '../oci/manifest.ts';
+import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST } from '../oci/media-types.ts';
+import { fetchBlobResuming } from './blob-reader.ts';
+import { ChunkedUpload } from './chunked-upload.ts';
+import { RegistryError } from './errors.ts';
+import { type HttpClient, header, type RegistryResponse, readBytes } from './http-client.ts';
+import { SpooledUpload } from './spooled-upload.ts';
+import type { UploadPolicy } from './upload-policy.ts';
+import { UploadSession } from './upload-session.ts';
+
+/** Every manifest type we can read, so registries do not convert or refuse. */
+export const MANIFEST_ACCEPT = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST].join(', ');
+
+export interface RegistryTargetOptions {
+  client: HttpClient;
+  /** As written in references (`docker.io`, `ghcr.io`, `127.0.0.1:5000`). */
+  registry: string;
+  repository: string;
+  policy: UploadPolicy;
+  /** pull for reading only; push asks the token server for pull and push at once. */
+  access: 'pull' | 'push';
+  spoolDir?: string;
+}
+
+/**
+ * A repository on a registry as a Target: blobs are HEADed before upload and skipped when there,
+ * mounted from a sibling repository when the caller names one, and uploaded per the registry's
+ * policy (chunked and resumable, or spooled and PUT whole); manifests are PUT byte for byte.
+ */
+export class RegistryTarget implements Target {
+  readonly displayName: string;
+  readonly registry: string;
+  readonly repository: string;
+  readonly client: HttpClient;
+  readonly policy: UploadPolicy;
+  private readonly access: 'pull' | 'push';
+  private readonly spoolDir: string | undefined;
+
+  constructor(options: RegistryTargetOptions) {
+    this.client = options.client;
+    this.registry = options.registry;
+    this.repository = options.repository;
+    this.policy = options.policy;
+    this.access = options.access;
+    this.spoolDir = options.spoolDir;
+    this.displayName = `${options.registry}/${options.repository}`;
+  }
+
+  /** The same registry and client (one connection pool, one token cache), another repository. */
+  withRepository(repository: string, access: 'pull' | 'push' = this.access): RegistryTarget {
+    return new RegistryTarget({
+      client: this.client,
+      registry: this.registry,
+      repository,
+      policy: this.policy,
+      access,
+      ...(this.spoolDir ? { spoolDir: this.spoolDir } : {}),
+    });
+  }
+
+  private get scopes(): string[] {
+    return [`repository:${this.repository}:${this.access === 'push' ? 'pull,push' : 'pull'}`];
+  }
+
+  private path(kind: 'blobs' | 'manifests', reference: string): string {
+    return `/v2/${this.repository}/${kind}/${reference}`;
+  }
+
+  async hasBlob(digest: Digest, signal?: AbortSignal): Promise<boolean> {
+    const res = await this.client.send({
+      method: 'HEAD',
+      url: this.path('blobs', digest),
+      scopes: this.scopes,
+      expect: [200, 404],
+      signal,
+    });
+    await res.body.dump();
+    return res.status === 200;
+  }
+
+  async openBlobWriter(signal?: AbortSignal): Promise<BlobWriter> {
+    const exists = (digest: Digest) => this.hasBlob(digest, signal);
+    const start = async () => (await UploadSession.start(this.client, this.repository, this.scopes, signal))!;
+    if (this.policy.strategy === 'single') {
+      return SpooledUpload.create(this.client, start, exists, { spoolDir: this.spoolDir, signal });
+    }
+    return new ChunkedUpload(await start(), this.client, this.policy.chunkSize, exists, signal);
+  }
+
+  async putBlob(desc: Descriptor, bytes: Uint8Array, signal?: AbortSignal): Promise<{ stored: boolean }> {
+    if (await this.hasBlob(desc.digest, signal)) return { stored: false };
+    const session = (await UploadSession.start(this.client, this.repository, this.scopes, signal))!;
+    await this.upload(session, desc, bytes, signal);
+    return { stored: true };
+  }
+
+  private async upload(session: UploadSession, desc: Descriptor, bytes: Uint8Array, signal?: AbortSignal) {
+    if (sha256Digest(bytes) !== desc.digest || bytes.byteLength !== desc.size) {
+      await session.cancel();
+      throw new Error(`blob ${desc.digest}: the bytes given do not match the descriptor`);
+    }
+    try {
+      await session.finish(desc.digest, signal, { data: bytes, size: bytes.byteLength });
+    } catch (err) {
+      await session.cancel();
+      throw err;
+    }
+  }
+
+  /**
+   * Makes a blob of `source` (same registry) available here without sending its bytes through us:
+   * a cross-repository mount. A registry that answers 202 instead (mounts off, or the blob is not
+   * visible to us there) started a plain upload session, which gets the bytes copied from the source.
+   */
+  async mountBlob(desc: Descriptor, source: Target, signal?: AbortSignal): Promise<'mounted' | 'copied'> {
+    if (!(source instanceof RegistryTarget) || source.registry !== this.registry) {
+      throw new Error(
+        `cannot mount from ${source.displayName} into ${this.displayName}: not the same registry`,
+      );
+    }
+    const scopes = [...this.scopes, `repository:${source.repository}:pull`];
+    const session = await UploadSession.start(this.client, this.repository, scopes, signal, {
+      digest: desc.digest,
+      from: source.repository,
+    });
+    if (!session) return 'mounted';
+    try {
+      const writer = new ChunkedUpload(
+        session,
+        this.client,
+        this.policy.chunkSize,
+        (d) => this.hasBlob(d, signal),
+        signal,
+      );
+      try {
+        for await (const chunk of await source.fetchBlob(desc, signal)) await writer.write(chunk);
+      } catch (err) {
+        await writer.abort();
+        throw err;
+      }
+      await writer.commit({ digest: desc.digest, size: desc.size });
+      return 'copied';
+    } catch (err) {
+      await session.cancel();
+      throw err;
+    }
+  }
+
+  /** Streams a blob, verified against the descriptor; a dropped transfer resumes with a Range request. */
+  async fetchBlob(desc: Descriptor, signal?: AbortSignal): Promise<AsyncIterable<Uint8Array>> {
+    return fetchBlobResuming(this.client, this.path('blobs', desc.digest), this.scopes, desc, signal);
+  }
+
+  async resolve(reference: string, signal?: AbortSignal): Promise<Descriptor | undefined> {
+    const res = await this.client.send({
+      method: 'HEAD',
+      url: this.path('manifests', reference),
+      headers: { accept: MANIFEST_ACCEPT },
+      scopes: this.scopes,
+      expect: [200, 404],
+      signal,
+    });
+    await res.body.dump();
+    if (res.status === 404) return undefined;
+    const mediaType = contentType(res);
+    const digest = header(res.headers, 'docker-content-digest');
+    const size = Number(header(res.headers, 'content-length'));
+    if (digest && isDigest(digest) && Number.isSafeInteger(size) && mediaType) {
+      if (isDigest(reference) && digest !== reference) throw this.mismatch('HEAD', res, reference, digest);
+      return { mediaType, digest, size };
+    }
+    // Some registries leave the digest off a HEAD: read the manifest and hash it ourselves.
+    const got = await this.getManifest(reference, signal);
+    if (!got) return undefined;
+    return { mediaType: got.mediaType, digest: sha256Digest(got.bytes), size: got.bytes.byteLength };
+  }
+
+  async fetchManifest(desc: Descriptor, signal?: AbortSignal): Promise<Uint8Array> {
+    const got = await this.getManifest(desc.digest, signal);
+    if (!got) {
+      throw new RegistryError(`${this.displayName}: manifest ${desc.digest} is not there`, {
+        method: 'GET',
+        url: this.path('manifests', desc.digest),
+        status: 404,
+        code: 'MANIFEST_UNKNOWN',
+      });
+    }
+    const digest = sha256Digest(got.bytes);
+    if (digest !== desc.digest || got.bytes.byteLength !== desc.size) {
+      throw new Error(`${this.displayName}: manifest ${desc.digest} arrived with digest ${digest}`);
+    }
+    return got.bytes;
+  }
+
+  private async getManifest(
+    reference: string,
+    signal?: AbortSignal,
+  ): Promise<{ bytes: Uint8Array; mediaType: string } | undefined> {
+    const res = await this.client.send({
+      method: 'GET',
+      url: this.path('manifests', reference),
+      headers: { accept: MANIFEST_ACCEPT },
+      scopes: this.scopes,
+      expect: [200, 404],
+      signal,
+    });
+    if (res.status === 404) {
+      await res.body.dump();
+      return undefined;
+    }
+    const declared = Number(header(res.headers, 'content-length') ?? 0);
+    if (declared > MAX_MANIFEST_BYTES) {
+      res.body.destroy();
+      throw new Error(
+        `${this.displayName}: manifest ${reference} is ${declared} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit`,
+      );
+    }
+    const bytes = await readBytes(res.body, MAX_MANIFEST_BYTES).catch((err: unknown) => {
+      throw new Error(
+        `${this.displayName}: manifest ${reference}: ${err instanceof Error ? err.message : err}`,
+      );
+    });
+    return { bytes, mediaType: contentType(res) ?? OCI_MANIFEST };
+  }
+
+  private mismatch(method: string, res: RegistryResponse, expected: string, got: string): RegistryError {
+    return new RegistryError(`${method} ${res.url.pathname}: the registry answered ${got} for ${expected}`, {
+      method,
+      url: res.url,
+      status: res.status,
+    });
+  }
+
+  async putManifest(desc: Descriptor, bytes: Uint8Array, tags: readonly string[], signal?: AbortSignal) {
+    if (bytes.byteLength > MAX_MANIFEST_BYTES) {
+      throw new Error(`manifest ${desc.digest} is ${bytes.byteLength} bytes; registries take at most 4 MiB`);
+    }
+    for (const reference of tags.length > 0 ? tags : [desc.digest]) {
+      await this.putManifestAt(reference, desc, bytes, signal);
+    }
+  }
+
+  /** PUT of the exact bytes, so the digest the registry stores is the one we computed. */
+  async putManifestAt(reference: string, desc: Descriptor, bytes: Uint8Array, signal?: AbortSignal) {
+    const res = await this.client.send({
+      method: 'PUT',
+      url: this.path('manifests', reference),
+      headers: { 'content-type': desc.mediaType, 'content-length': String(bytes.byteLength) },
+      body: bytes,
+      scopes: this.scopes,
+      expect: [201, 200, 202, 204],
+      signal,
+    });
+    await res.body.dump();
+    const stored = header(res.headers, 'docker-content-digest');
+    if (stored && stored !== desc.digest) throw this.mismatch('PUT', res, desc.digest, stored);
+    return res;
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+
+  async tag(desc: Descriptor, tags: readonly string[], signal?: AbortSignal): Promise<void> {
+    let bytes: Uint8Array | undefined;
+    for (const tag of tags) {
+      const current = await this.resolve(tag, signal);
+      if (current?.digest === desc.digest) continue;
+      bytes ??= await this.fetchManifest(desc, signal);
+      await this.putManifestAt(tag, desc, bytes, signal);
+    }
+  }
+}
+
+function contentType(res: RegistryResponse): string | undefined {
+  return header(res.headers, 'content-type')?.split(';')[0]?.trim() || undefined;
+}
