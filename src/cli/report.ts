@@ -31,7 +31,7 @@ export function formatBuildReport(result: BuildResult): string {
   lines.push(`  tags     ${result.tags.join(', ')}`);
   const total = result.layers.reduce((s, l) => s + l.uncompressedSize, 0);
   const stored = result.layers.reduce((s, l) => s + l.size, 0);
-  const counts = ['new', 'existing', 'reused']
+  const counts = ['new', 'existing', 'reused', 'mounted']
     .map((status) => [status, result.layers.filter((l) => l.status === status).length] as const)
     .filter(([, n]) => n > 0)
     .map(([status, n]) => `${n} ${status}`)

@@ -31,13 +31,23 @@ export interface BuildOptions {
   verify?: boolean;
   /** The digest cache file; undefined for the per-directory default, false for none. */
   digestCache?: string | false;
+  /**
+   * Other repositories of the same registry to reuse layers from when the target has no earlier
+   * artifact of this model: their blobs are mounted, not uploaded.
+   */
+  reuseFrom?: readonly Target[];
   /** Layers packed at once; frames in flight are bounded separately. */
   concurrency?: number;
   signal?: AbortSignal;
   onEvent?: (event: BuildEvent) => void;
 }
 
-export type LayerStatus = 'new' | 'existing' | 'reused';
+/**
+ * new: packed and stored; existing: packed, but the target already had the blob; reused: taken
+ * from the previous artifact without packing; mounted: taken from another repository of the
+ * registry (`reuseFrom`) without sending its bytes.
+ */
+export type LayerStatus = 'new' | 'existing' | 'reused' | 'mounted';
 
 export interface LayerReport {
   title: string;

@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import type { Target } from '../content/target.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import type { Digest } from '../oci/digest.ts';
 import { checkTag } from '../oci/reference.ts';
@@ -20,7 +21,7 @@ import { modelFacts } from './facts.ts';
 import { planLayers } from './layers.ts';
 import { checkModelName } from './name.ts';
 import { type PackedRecord, packLayers } from './pack-layers.ts';
-import { loadPreviousArtifact } from './previous.ts';
+import { loadPreviousArtifact, type PreviousArtifact } from './previous.ts';
 import { findReusable, recordBase, reportReused, tarSize } from './reuse.ts';
 import { checkUnchanged, scanModelDir } from './source.ts';
 import { type DigestedFile, weightsDigest, weightsTag } from './weights-digest.ts';
@@ -47,6 +48,42 @@ function checkOptions(options: BuildOptions): void {
   const concurrency = options.concurrency ?? 2;
   if (!Number.isInteger(concurrency) || concurrency < 1)
     throw new UserError(`concurrency must be a whole number ≥ 1`);
+}
+
+/**
+ * The artifact this build may reuse layers from: the one at `tag` in the target, else the first one
+ * at `tag` in a `reuseFrom` repository (then `previousSource` says which).
+ */
+async function findPrevious(
+  target: Target,
+  tag: string,
+  reuseFrom: readonly Target[] = [],
+  signal?: AbortSignal,
+): Promise<{ previous?: PreviousArtifact; previousSource?: Target }> {
+  const previous = await loadPreviousArtifact(target, tag, signal);
+  if (previous) return { previous };
+  for (const source of reuseFrom) {
+    const found = await loadPreviousArtifact(source, tag, signal);
+    if (found) return { previous: found, previousSource: source };
+  }
+  return {};
+}
+
+/**
+ * Makes a reusable blob present in the target: it is there already (reused), or it is mounted from
+ * the repository the previous artifact lives in (copied when the registry declines the mount).
+ * Undefined when neither works: the layer is packed.
+ */
+async function reuseBlob(
+  target: Target,
+  desc: Descriptor,
+  source: Target | undefined,
+  signal?: AbortSignal,
+): Promise<'reused' | 'mounted' | 'new' | undefined> {
+  if (await target.hasBlob(desc.digest, signal)) return 'reused';
+  if (!source || !target.mountBlob) return undefined;
+  // A registry that declines the mount gets the bytes copied over: they were sent, so "new".
+  return (await target.mountBlob(desc, source, signal)) === 'mounted' ? 'mounted' : 'new';
 }
 
 /**
@@ -79,7 +116,9 @@ export async function buildModel(options: BuildOptions): Promise<BuildResult> {
       if (d) digests.set(f.path, d);
     }
   }
-  const previous = await loadPreviousArtifact(target, options.tag, signal);
+  const { previous, previousSource } = await findPrevious(target, options.tag, options.reuseFrom, signal);
+  // Only an artifact in the target itself can be re-tagged there.
+  const own = previousSource ? undefined : previous;
 
   // Files the previous artifact holds at the same size are probably unchanged: hash them first
   // (cheap), so an unchanged model is recognised without packing. Other unknown files cannot match
@@ -112,8 +151,8 @@ export async function buildModel(options: BuildOptions): Promise<BuildResult> {
     if (options.force) return undefined;
     const wTag = weightsTag(weights, encoding);
     const existing =
-      previous?.weightsDigest === weights && previous.encoding === encoding
-        ? previous
+      own?.weightsDigest === weights && own.encoding === encoding
+        ? own
         : await loadPreviousArtifact(target, wTag, signal);
     if (!existing || existing.weightsDigest !== weights || existing.encoding !== encoding) return undefined;
     await target.tag(existing.descriptor, tags, signal);
@@ -148,13 +187,14 @@ export async function buildModel(options: BuildOptions): Promise<BuildResult> {
   const toPack: { index: number; layer: (typeof planned)[number] }[] = [];
   for (const [index, layer] of planned.entries()) {
     const reusable = options.force ? undefined : findReusable(layer, digests, encoding, previous);
-    if (reusable && (await target.hasBlob(reusable.descriptor.digest, signal))) {
+    const status = reusable && (await reuseBlob(target, reusable.descriptor, previousSource, signal));
+    if (reusable && status) {
       records[index] = {
         ...recordBase(layer, encoding, reusable.files),
         digest: reusable.descriptor.digest,
         size: reusable.descriptor.size,
         diffId: reusable.diffId,
-        status: 'reused',
+        status,
         uncompressedSize: encoding === 'raw' ? reusable.descriptor.size : tarSize(layer.files, mtime),
         descriptor: reusable.descriptor,
       };

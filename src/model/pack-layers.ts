@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import type { Target } from '../content/target.ts';
+import type { BlobWriter, Target } from '../content/target.ts';
 import type { Digest } from '../oci/digest.ts';
 import type { LayerEncoding } from '../oci/media-types.ts';
 import { FramePool } from '../pack/frame-pool.ts';
@@ -68,11 +68,11 @@ export async function packLayers(
             checkUnchanged: (h) => checkUnchanged(f, h),
           };
         });
-        const writer = await target.openBlobWriter(signal);
-        const packed =
+        const packed = await withFreshWriters(target, signal, (writer) =>
           encoding === 'raw'
-            ? await packRawBlob(inputs[0]!, writer, { ...ctx, signal })
-            : await packTarLayer(inputs, compression, writer, { ...ctx, signal });
+            ? packRawBlob(inputs[0]!, writer, { ...ctx, signal })
+            : packTarLayer(inputs, compression, writer, { ...ctx, signal }),
+        );
         for (const [i, f] of layer.files.entries()) {
           const digest = packed.files[i]!.digest;
           if (!digests.has(f.path)) cache?.record(f.path, f.statKey, digest);
@@ -92,4 +92,31 @@ export async function packLayers(
   } finally {
     await hasher.close();
   }
+}
+
+/** Packs per layer, counting the first try: a registry that lost two uploads in a row has a problem. */
+const PACK_ATTEMPTS = 3;
+
+/**
+ * Runs a pack into a new blob writer, and once more into another when the target lost the upload
+ * midway (CNCF Distribution drops an upload session whose PATCH was cut off; its bytes are gone
+ * from our memory, so the layer is packed again — same files, same bytes).
+ */
+async function withFreshWriters<T>(
+  target: Target,
+  signal: AbortSignal | undefined,
+  pack: (writer: BlobWriter) => Promise<T>,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const writer = await target.openBlobWriter(signal);
+    try {
+      return await pack(writer);
+    } catch (err) {
+      if (attempt >= PACK_ATTEMPTS || !isLostUpload(err) || signal?.aborted) throw err;
+    }
+  }
+}
+
+function isLostUpload(err: unknown): boolean {
+  return err instanceof Error && err.name === 'UploadSessionLostError';
 }

@@ -1,0 +1,167 @@
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { sha256Digest } from '../../src/oci/digest.ts';
+import { describeJson, encodeJson } from '../../src/oci/manifest.ts';
+import { OCI_MANIFEST } from '../../src/oci/media-types.ts';
+import { parseReference } from '../../src/oci/reference.ts';
+import { openRegistryTarget } from '../../src/registry/open-registry.ts';
+import { listReferrers, pushReferrer, referrersTag } from '../../src/registry/referrers.ts';
+import { jsonResult, runCli } from '../helpers/cli.ts';
+import { type FaultProxy, type ProxyLogEntry, startFaultProxy } from '../helpers/fault-proxy.ts';
+import { sampleModel } from '../helpers/model.ts';
+import { startRegistry, type TestRegistry } from '../helpers/registry-server.ts';
+import { tempDir } from '../helpers/tmp.ts';
+import { skopeo, skopeoJson } from '../helpers/tools.ts';
+
+let registry: TestRegistry;
+let proxy: FaultProxy;
+let home: string;
+
+beforeAll(async () => {
+  registry = await startRegistry();
+  proxy = await startFaultProxy({ upstream: registry.url });
+  home = await import('node:fs/promises').then((fs) => fs.mkdtemp('/tmp/model-oci-home-'));
+});
+afterAll(async () => {
+  await proxy?.stop();
+  await registry?.stop();
+});
+
+/** The CLI as a user runs it, with no docker config or token of the machine in reach. */
+const push = (dir: string, ref: string, ...extra: string[]) =>
+  runCli(['model', 'build', dir, '--name', 'sample-llm', '--to', ref, '--json', '--quiet', ...extra], {
+    env: { HOME: home, DOCKER_CONFIG: home, GITHUB_TOKEN: '', DOCKER_AUTH_CONFIG: '' },
+  });
+
+/** Requests seen by the proxy while `run` ran. */
+async function traffic<T>(run: () => Promise<T>): Promise<{ result: T; log: ProxyLogEntry[] }> {
+  await proxy.idle();
+  const start = proxy.log.length;
+  const result = await run();
+  await proxy.idle();
+  return { result, log: proxy.log.slice(start) };
+}
+
+const blobUploads = (log: ProxyLogEntry[]) =>
+  log.filter((e) => /\/blobs\/uploads\//.test(e.url) && ['POST', 'PATCH', 'PUT'].includes(e.method));
+
+describe('pushing a model to a registry', () => {
+  test('the artifact lands as built, skopeo copies it back with every digest matching', async () => {
+    const { dir } = await sampleModel({ seed: 11 });
+    const ref = `${proxy.host}/org/llm:1.0`;
+    const { result, log } = await traffic(() => push(dir, ref));
+    const built = jsonResult(result);
+    expect(built.status).toBe('built');
+    expect(built.layers.every((l) => l.status === 'new')).toBe(true);
+    // Layers were uploaded in parallel: several sessions were open before the first one finished.
+    const firstFinish = log.findIndex((e) => e.method === 'PUT' && e.url.includes('/blobs/uploads/'));
+    const opened = log.slice(0, firstFinish).filter((e) => e.method === 'POST').length;
+    expect(opened).toBeGreaterThan(1);
+
+    const raw = skopeoJson('inspect', '--raw', '--tls-verify=false', `docker://${registry.host}/org/llm:1.0`);
+    expect(raw.layers.map((l: { digest: string }) => l.digest)).toEqual(built.layers.map((l) => l.digest));
+    const layout = path.join(await tempDir(), 'copy');
+    skopeo('copy', '--src-tls-verify=false', `docker://${registry.host}/org/llm:1.0`, `oci:${layout}:x`);
+    // The copy holds the manifest byte for byte: its digest is the one the push reported.
+    expect(sha256Digest(skopeo('inspect', '--raw', `oci:${layout}:x`))).toBe(built.digest);
+    // The weights tag points at the same manifest.
+    const byWeights = skopeo(
+      'inspect',
+      '--raw',
+      '--tls-verify=false',
+      `docker://${registry.host}/org/llm:${built.tags.at(-1)}`,
+    );
+    expect(JSON.parse(byWeights)).toEqual(raw);
+  });
+
+  test('an unchanged model pushed again uploads no blob and reports skipped, warm or cold cache', async () => {
+    const { dir } = await sampleModel({ seed: 12 });
+    const ref = `${proxy.host}/org/again:1.0`;
+    const first = jsonResult(await push(dir, ref));
+    for (const extra of [[], ['--no-digest-cache']]) {
+      const { result, log } = await traffic(() => push(dir, ref, ...extra));
+      const again = jsonResult(result);
+      expect(again.status).toBe('skipped');
+      expect(again.digest).toBe(first.digest);
+      expect(blobUploads(log)).toEqual([]);
+      expect(log.filter((e) => !['GET', 'HEAD'].includes(e.method))).toEqual([]);
+    }
+    // A new tag for the same weights: one manifest PUT, still no blob.
+    const { result, log } = await traffic(() => push(dir, `${proxy.host}/org/again:2.0`));
+    expect(jsonResult(result).status).toBe('skipped');
+    expect(blobUploads(log)).toEqual([]);
+    expect(log.filter((e) => e.method === 'PUT').map((e) => e.url)).toEqual(['/v2/org/again/manifests/2.0']);
+  });
+
+  test('one shard changed: only its layer is uploaded', async () => {
+    const { dir, shards } = await sampleModel({ seed: 13 });
+    const ref = `${proxy.host}/org/shard:1.0`;
+    jsonResult(await push(dir, ref));
+    const { writeShard } = await import('../../scripts/sample-model.ts');
+    await writeShard(path.join(dir, shards[1]!), 1, 1, 99);
+    const { result, log } = await traffic(() => push(dir, ref));
+    const rebuilt = jsonResult(result);
+    const fresh = rebuilt.layers.filter((l) => l.status === 'new');
+    expect(fresh.map((l) => l.title)).toEqual([`${shards[1]}.tar.zst`]);
+    const sent = blobUploads(log).reduce((s, e) => s + e.bytesForwarded, 0);
+    const layer = rebuilt.layers.find((l) => l.status === 'new') as unknown as { size: number };
+    // The new layer, the config and nothing else.
+    expect(sent).toBeGreaterThanOrEqual(layer.size);
+    expect(sent).toBeLessThan(layer.size + 64 * 1024);
+  });
+
+  test('the same model pushed to a second repository mounts its blobs instead of uploading them', async () => {
+    const { dir } = await sampleModel({ seed: 14 });
+    const first = jsonResult(await push(dir, `${proxy.host}/org/source:1.0`));
+    const { result, log } = await traffic(() =>
+      push(dir, `${proxy.host}/team/copy:1.0`, '--mount-from', 'org/source'),
+    );
+    const second = jsonResult(result);
+    expect(second.status).toBe('built');
+    expect(second.digest).toBe(first.digest);
+    expect(second.layers.every((l) => l.status === 'mounted')).toBe(true);
+    const mounts = log.filter((e) => e.method === 'POST' && e.url.includes('mount='));
+    expect(mounts.map((e) => e.status)).toEqual(second.layers.map(() => 201));
+    expect(log.filter((e) => e.method === 'PATCH')).toEqual([]);
+    const raw = skopeoJson(
+      'inspect',
+      '--raw',
+      '--tls-verify=false',
+      `docker://${registry.host}/team/copy:1.0`,
+    );
+    expect(raw.layers.map((l: { digest: string }) => l.digest)).toEqual(first.layers.map((l) => l.digest));
+  });
+
+  test('a manifest with a subject is listed as a referrer through the fallback tag (Distribution 2.8 has no API)', async () => {
+    const { dir } = await sampleModel({ seed: 15 });
+    const model = jsonResult(await push(dir, `${proxy.host}/org/ref:1.0`));
+    const target = await openRegistryTarget(parseReference(`${registry.host}/org/ref`), 'push', {
+      env: { PATH: process.env.PATH },
+      homeDir: home,
+    });
+    try {
+      const subject = await target.resolve('1.0');
+      const config = encodeJson({});
+      const configDesc = describeJson('application/vnd.oci.empty.v1+json', config);
+      await target.putBlob(configDesc, config);
+      const bytes = encodeJson({
+        schemaVersion: 2,
+        mediaType: OCI_MANIFEST,
+        artifactType: 'application/vnd.example.signature',
+        config: configDesc,
+        layers: [configDesc],
+        subject,
+      });
+      const descriptor = describeJson(OCI_MANIFEST, bytes, {
+        artifactType: 'application/vnd.example.signature',
+      });
+      expect(await pushReferrer(target, { descriptor, bytes, subject: subject!.digest })).toBe('fallback');
+      const listed = await listReferrers(target, model.digest as `sha256:${string}`);
+      expect(listed.map((d) => d.digest)).toEqual([descriptor.digest]);
+      expect(await listReferrers(target, subject!.digest, { artifactType: 'other/type' })).toEqual([]);
+      expect(await target.resolve(referrersTag(subject!.digest))).toBeDefined();
+    } finally {
+      await target.close();
+    }
+  });
+});
