@@ -1,9 +1,10 @@
-// `npm run bench [-- --size 1GiB --shards 4 --level 3 --frame-sweep --skip-gzip]`
+// `npm run bench [-- --size 1GiB --shards 4 --level 3 --frame-sweep --skip-gzip --skip-registry]`
 //
 // Packs a synthetic bf16 model (normally distributed values, so it compresses like real weights)
 // and prints one markdown table whose rows were all measured in this run, next to baselines:
 // the classic single-layer tar.gz, `tar | zstd -T0`, and the machine's compression limit (one-core
-// zstd throughput × cores). Machines here are noisy, so compare ratios within one run.
+// zstd throughput × cores), and pushes to a local registry (scripts/bench-registry.ts). Machines
+// here are noisy, so compare ratios within one run.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -17,6 +18,7 @@ import { createGzip } from 'node:zlib';
 import { loadCompressor } from '../src/pack/zstd.ts';
 import { formatBytes, parseSize } from '../src/util/format.ts';
 import { rerunTuned } from '../src/util/runtime-tuning.ts';
+import { benchRegistry } from './bench-registry.ts';
 import { shardName, writeSampleModel, writeShard } from './sample-model.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -35,6 +37,7 @@ const { values } = parseArgs({
     'frame-size': { type: 'string', default: '4MiB' },
     'frame-sweep': { type: 'boolean', default: false },
     'skip-gzip': { type: 'boolean', default: false },
+    'skip-registry': { type: 'boolean', default: false },
     rounds: { type: 'string', default: '3' },
     dir: { type: 'string', default: path.join(repo, '.bench') },
   },
@@ -381,6 +384,21 @@ async function main(): Promise<void> {
       bytes,
       rssKiB: rss(`frame${size}Rss`),
     });
+  }
+
+  const hasTool = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
+  if (!values['skip-registry'] && hasTool('docker-registry') && hasTool('skopeo')) {
+    rows.push(
+      ...(await benchRegistry({
+        modelDir,
+        bytes,
+        level,
+        rounds,
+        work,
+        runBuild: (args) => runBuild(args),
+        shell,
+      })),
+    );
   }
 
   const cpu = cpus()[0]?.model ?? 'unknown CPU';

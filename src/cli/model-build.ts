@@ -47,7 +47,7 @@ Registry options:
   --ca-file FILE         trust the CA certificates in FILE too (repeatable)
   --mount-from REPO      a repository of the same registry whose blobs may be mounted (repeatable)
   --upload auto|chunked|single  upload strategy (auto: by registry, see docs/registries.md)
-  --chunk-size SIZE      bytes per PATCH for chunked uploads (default 16MiB; ghcr.io at most 4MiB)
+  --chunk-size SIZE      bytes per PATCH for chunked uploads (default 8MiB; ghcr.io at most 4MiB)
   --quiet                no progress lines
 `;
 

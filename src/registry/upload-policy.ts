@@ -10,8 +10,8 @@ export interface UploadPolicy {
 }
 
 const MiB = 1024 * 1024;
-/** Large enough that a PATCH round trip costs little, small enough that 4 uploads × 2 buffers stay small. */
-export const DEFAULT_CHUNK_SIZE = 16 * MiB;
+/** Large enough that a PATCH round trip costs little; 4 uploads × 2 buffers of it add 64 MiB at most. */
+export const DEFAULT_CHUNK_SIZE = 8 * MiB;
 export const MIN_CHUNK_SIZE = 256 * 1024;
 
 interface PolicyRule {

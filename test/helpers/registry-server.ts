@@ -28,6 +28,8 @@ export interface RegistryOptions {
   token?: Omit<TokenServerOptions, 'signingKeyPem' | 'signingCertPem' | 'tls' | 'lifetimeSeconds'>;
   /** The registry's log level; logs are kept for logs(), never printed. Default 'warn'. */
   logLevel?: 'error' | 'warn' | 'info' | 'debug';
+  /** Where the registry's config and storage go (default the OS temp folder; the bench uses tmpfs). */
+  parentDir?: string;
 }
 
 export interface TestRegistry {
@@ -48,6 +50,8 @@ export interface TestRegistry {
   storageDir: string;
   /** The temporary folder holding config, keys and storage; removed by stop(). */
   dir: string;
+  /** The registry's process (the bench reads its CPU time). */
+  pid: number | undefined;
   /** Everything the registry printed so far. */
   logs(): string;
   /** Kills the registry, stops its token server and removes its files. */
@@ -262,7 +266,7 @@ async function cleanUp(setup: Setup): Promise<void> {
  * (deletes enabled). Resolves once /v2/ answers. Call stop() when done (e.g. in afterAll).
  */
 export async function startRegistry(options: RegistryOptions = {}): Promise<TestRegistry> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'model-oci-registry-'));
+  const dir = mkdtempSync(path.join(options.parentDir ?? tmpdir(), 'model-oci-registry-'));
   const setup: Setup = { dir, storageDir: path.join(dir, 'storage'), options };
   let started: Awaited<ReturnType<typeof launchOnFreePort>>;
   try {
@@ -289,6 +293,7 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Test
     token: setup.token,
     storageDir: setup.storageDir,
     dir: setup.dir,
+    pid: started.child.pid,
     logs: () => started.output.text,
     async stop() {
       await stopChild(started.child);

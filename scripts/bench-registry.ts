@@ -1,0 +1,246 @@
+// The registry part of `npm run bench`: pushes of the bench model to a real CNCF Distribution on
+// this machine (directly and through a 1 Gbit/s throttling proxy), next to packing alone into a
+// layout in the same rounds, the classic single-layer tar.gz push and skopeo's zstd copy.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import path from 'node:path';
+import { startFaultProxy } from '../test/helpers/fault-proxy.ts';
+import { startRegistry } from '../test/helpers/registry-server.ts';
+
+export interface BenchRow {
+  what: string;
+  seconds: number;
+  bytes: number;
+  note?: string;
+  rssKiB?: number;
+}
+
+export interface RegistryBenchInput {
+  modelDir: string;
+  bytes: number;
+  level: number;
+  rounds: number;
+  work: string;
+  /** Runs the CLI with these arguments; JSON result, wall seconds, peak RSS. */
+  runBuild: (args: string[]) => Promise<{ result: Record<string, unknown>; wall: number; rssKiB?: number }>;
+  /** Seconds for a shell script. */
+  shell: (script: string) => number;
+}
+
+const GBIT = 125_000_000;
+
+/** CPU seconds a process has used so far (user + system), from /proc. */
+async function cpuSeconds(pid: number | undefined): Promise<number> {
+  if (!pid || !existsSync(`/proc/${pid}/stat`)) return Number.NaN;
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (100/s)
+}
+
+const sha256File = async (file: string) =>
+  `sha256:${createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex')}`;
+
+/** An OCI layout holding one image of `layers` (files in `dir`), each already a blob there. */
+async function writeImageLayout(
+  layout: string,
+  layers: { file: string; mediaType: string; diffId: string }[],
+): Promise<void> {
+  const blobs = path.join(layout, 'blobs', 'sha256');
+  await mkdir(blobs, { recursive: true });
+  const put = async (bytes: Buffer) => {
+    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    await writeFile(path.join(blobs, digest.slice(7)), bytes);
+    return { digest, size: bytes.byteLength };
+  };
+  const descriptors = [];
+  for (const layer of layers) {
+    const digest = await sha256File(layer.file);
+    const size = (await readFile(layer.file)).byteLength;
+    const blob = path.join(blobs, digest.slice(7));
+    if (!existsSync(blob)) await cp(layer.file, blob);
+    descriptors.push({ mediaType: layer.mediaType, digest, size });
+  }
+  const config = await put(
+    Buffer.from(
+      JSON.stringify({
+        architecture: 'amd64',
+        os: 'linux',
+        rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
+      }),
+    ),
+  );
+  const manifest = await put(
+    Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+        layers: descriptors,
+      }),
+    ),
+  );
+  await writeFile(path.join(layout, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+  await writeFile(
+    path.join(layout, 'index.json'),
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [
+        {
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          ...manifest,
+          annotations: { 'org.opencontainers.image.ref.name': 'v1' },
+        },
+      ],
+    }),
+  );
+}
+
+export async function benchRegistry(input: RegistryBenchInput): Promise<BenchRow[]> {
+  const { modelDir, bytes, level, rounds, work } = input;
+  // Storage on tmpfs where there is one: the registry shares this machine's two cores with us, and
+  // page-cache writeback of its files would be charged to the push (a remote registry costs us nothing).
+  const parentDir = existsSync('/dev/shm') ? '/dev/shm' : undefined;
+  const registry = await startRegistry({ logLevel: 'error', ...(parentDir ? { parentDir } : {}) });
+  const throttled = await startFaultProxy({ upstream: registry.url, bytesPerSecond: GBIT });
+  const samples = new Map<string, number[]>();
+  const add = (name: string, value: number | undefined) => {
+    if (value !== undefined && !Number.isNaN(value)) samples.set(name, [...(samples.get(name) ?? []), value]);
+  };
+  const median = (name: string) => {
+    const v = [...(samples.get(name) ?? [Number.NaN])].sort((a, b) => a - b);
+    return v[Math.floor((v.length - 1) / 2)]!;
+  };
+  const layout = path.join(work, 'push-layout');
+  const common = ['model', 'build', modelDir, '--name', 'bench', '--json', '--level', String(level)];
+  let stored = 0;
+  try {
+    for (let round = 1; round <= rounds; round++) {
+      console.error(`registry round ${round} of ${rounds}`);
+      await rm(layout, { recursive: true, force: true });
+      const pack = await input.runBuild([...common, '--to', `oci-layout:${layout}:v1`, '--no-digest-cache']);
+      add('pack', Number(pack.result.durationMs) / 1000);
+
+      const cpuBefore = await cpuSeconds(registry.pid);
+      const push = await input.runBuild([
+        ...common,
+        '--to',
+        `${registry.host}/bench/direct-${round}:v1`,
+        '--no-digest-cache',
+      ]);
+      add('registryCpu', (await cpuSeconds(registry.pid)) - cpuBefore);
+      add('push', Number(push.result.durationMs) / 1000);
+      add('pushRss', push.rssKiB);
+      stored = Number(push.result.bytesWritten);
+
+      const again = await input.runBuild([...common, '--to', `${registry.host}/bench/direct-${round}:v1`]);
+      add('again', again.wall);
+
+      const slow = await input.runBuild([
+        ...common,
+        '--to',
+        `${throttled.host}/bench/throttled-${round}:v1`,
+        '--no-digest-cache',
+      ]);
+      add('throttled', Number(slow.result.durationMs) / 1000);
+      add('throttledRss', slow.rssKiB);
+    }
+
+    // The classic image push: one tar of everything, gzip -6, then the layer pushed (by skopeo).
+    console.error('measuring: single-layer tar.gz push and skopeo zstd copy');
+    const gzLayout = path.join(work, 'targz-layout');
+    const tarFile = path.join(work, 'bench.tar');
+    const gzFile = `${tarFile}.gz`;
+    input.shell(`tar -cf ${JSON.stringify(tarFile)} -C ${JSON.stringify(modelDir)} .`);
+    const gzipSeconds = input.shell(`gzip -6 -c ${JSON.stringify(tarFile)} > ${JSON.stringify(gzFile)}`);
+    await rm(gzLayout, { recursive: true, force: true });
+    await writeImageLayout(gzLayout, [
+      {
+        file: gzFile,
+        mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+        diffId: await sha256File(tarFile),
+      },
+    ]);
+    const gzPushSeconds = input.shell(
+      `skopeo copy -q --dest-tls-verify=false oci:${gzLayout}:v1 docker://${registry.host}/bench/targz:v1`,
+    );
+
+    // skopeo compressing to zstd as it pushes: an image with the same per-file tar layers as ours,
+    // uncompressed (skopeo only recompresses image layer media types).
+    const plainLayout = path.join(work, 'plain-layout');
+    await rm(plainLayout, { recursive: true, force: true });
+    await input.runBuild([
+      ...common,
+      '--to',
+      `oci-layout:${plainLayout}:v1`,
+      '--compression',
+      'none',
+      '--no-digest-cache',
+    ]);
+    const plainManifest = JSON.parse(
+      execFileSync('skopeo', ['inspect', '--raw', `oci:${plainLayout}:v1`], { encoding: 'utf8' }),
+    ) as { layers: { digest: string }[] };
+    const imageLayout = path.join(work, 'image-layout');
+    await rm(imageLayout, { recursive: true, force: true });
+    await writeImageLayout(
+      imageLayout,
+      plainManifest.layers.map((l) => ({
+        file: path.join(plainLayout, 'blobs', 'sha256', l.digest.slice(7)),
+        mediaType: 'application/vnd.oci.image.layer.v1.tar',
+        diffId: l.digest,
+      })),
+    );
+    const skopeoSeconds = input.shell(
+      `skopeo copy -q --dest-tls-verify=false --dest-compress-format zstd --dest-compress-level ${level} oci:${imageLayout}:v1 docker://${registry.host}/bench/skopeo-zstd:v1`,
+    );
+    for (const dir of [gzLayout, plainLayout, imageLayout, layout])
+      await rm(dir, { recursive: true, force: true });
+    await rm(tarFile, { force: true });
+    await rm(gzFile, { force: true });
+
+    const pushSeconds = median('push');
+    const packSeconds = median('pack');
+    return [
+      {
+        what: `push to a local registry (CNCF Distribution 2.8 on this machine, storage on tmpfs), cold cache`,
+        seconds: pushSeconds,
+        bytes,
+        rssKiB: median('pushRss'),
+        note: `${(packSeconds / pushSeconds).toFixed(2)}× the speed of packing alone into a layout (${packSeconds.toFixed(2)} s in the same rounds); the registry itself used ${median('registryCpu').toFixed(1)} CPU-s of the same ${availableParallelism()} cores`,
+      },
+      {
+        what: 'push through a 1 Gbit/s throttling proxy',
+        seconds: median('throttled'),
+        bytes,
+        rssKiB: median('throttledRss'),
+        note: `${formatMB(stored)} stored; at 125 MB/s the link alone needs ${(stored / GBIT).toFixed(2)} s`,
+      },
+      {
+        what: 'no-op push (unchanged model, warm cache)',
+        seconds: median('again'),
+        bytes: 0,
+        note: 'skipped; wall time with process start',
+      },
+      {
+        what: 'baseline: single-layer tar.gz push (gzip -6, then skopeo copy of the layer)',
+        seconds: gzipSeconds + gzPushSeconds,
+        bytes,
+        note: `gzip ${gzipSeconds.toFixed(1)} s + push ${gzPushSeconds.toFixed(1)} s; ours is ${((gzipSeconds + gzPushSeconds) / pushSeconds).toFixed(1)}×`,
+      },
+      {
+        what: `skopeo copy --dest-compress-format zstd (level ${level}) of an equivalent image`,
+        seconds: skopeoSeconds,
+        bytes,
+        note: `same per-file tar layers, uncompressed in a layout; ours is ${(skopeoSeconds / pushSeconds).toFixed(1)}×`,
+      },
+    ];
+  } finally {
+    await throttled.stop();
+    await registry.stop();
+  }
+}
+
+const formatMB = (n: number) => `${(n / 1e6).toFixed(0)} MB`;
