@@ -57,6 +57,13 @@ describe('pushing a model to a registry', () => {
     const firstFinish = log.findIndex((e) => e.method === 'PUT' && e.url.includes('/blobs/uploads/'));
     const opened = log.slice(0, firstFinish).filter((e) => e.method === 'POST').length;
     expect(opened).toBeGreaterThan(1);
+    // Config and manifest go last: no manifest is written before every blob landed.
+    const manifestPuts = log.flatMap((e, i) =>
+      e.method === 'PUT' && e.url.includes('/manifests/') ? [i] : [],
+    );
+    const blobPuts = log.flatMap((e, i) => (e.method === 'PUT' && e.url.includes('/blobs/') ? [i] : []));
+    expect(manifestPuts.length).toBe(2); // the tag and the weights tag
+    expect(Math.min(...manifestPuts)).toBeGreaterThan(Math.max(...blobPuts));
 
     const raw = skopeoJson('inspect', '--raw', '--tls-verify=false', `docker://${registry.host}/org/llm:1.0`);
     expect(raw.layers.map((l: { digest: string }) => l.digest)).toEqual(built.layers.map((l) => l.digest));
