@@ -1,12 +1,14 @@
 import { errorMessage, UserError } from '../util/errors.ts';
 import { MODEL_BUILD_HELP, modelBuildCommand } from './model-build.ts';
+import { MODEL_INSPECT_HELP, modelInspectCommand } from './model-inspect.ts';
 
 const HELP = `model-oci: build LLM weights into reproducible, zstd-compressed OCI artifacts
 
 Usage:
-  model-oci model build <dir> --name <name> [--to oci-layout:PATH[:TAG]] [options]
+  model-oci model build <dir> --name <name> [--to oci-layout:PATH[:TAG] | REGISTRY/REPO:TAG] [options]
+  model-oci model inspect --from REGISTRY/REPO:TAG | oci-layout:PATH:TAG [--json]
 
-Run "model-oci model build --help" for the options.
+Run "model-oci model build --help" or "model-oci model inspect --help" for the options.
 `;
 
 export interface CliIo {
@@ -41,6 +43,13 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
         return 0;
       }
       return await modelBuildCommand(rest, io, controller.signal);
+    }
+    if (group === 'model' && command === 'inspect') {
+      if (rest.includes('--help') || rest.includes('-h')) {
+        io.stdout(MODEL_INSPECT_HELP);
+        return 0;
+      }
+      return await modelInspectCommand(rest, io, controller.signal);
     }
     io.stderr(
       `model-oci: error: unknown command ${JSON.stringify([group, command].filter(Boolean).join(' '))}\n${HELP}`,

@@ -4,14 +4,12 @@ import type { Target } from '../content/target.ts';
 import { parseTargetRef, type TargetRef, targetTag } from '../content/target-ref.ts';
 import { buildModel, DEFAULT_FRAME_SIZE, DEFAULT_LEVEL } from '../model/build.ts';
 import type { LayerEncoding } from '../oci/media-types.ts';
-import { parseReference } from '../oci/reference.ts';
-import type { RegistryOptions } from '../registry/open-registry.ts';
 import { RegistryTarget } from '../registry/registry-target.ts';
-import type { UploadStrategy } from '../registry/upload-policy.ts';
 import { UserError } from '../util/errors.ts';
 import { parseSize } from '../util/format.ts';
 import type { CliIo } from './main.ts';
 import { progressPrinter } from './progress.ts';
+import { mountSource, REGISTRY_FLAGS, REGISTRY_HELP, registryOptions } from './registry-flags.ts';
 import { formatBuildReport } from './report.ts';
 
 export const DEFAULT_TARGET = 'oci-layout:./oci-layout';
@@ -39,17 +37,8 @@ Options:
   --verify               hash every file again instead of trusting the digest cache
   --force                build even if these weights are already there; re-pack every layer
   --json                 print the result as JSON on stdout
-Registry options:
-  --username USER        with the password from --password-stdin or MODEL_OCI_PASSWORD; otherwise the
-                         docker config (credHelpers, credsStore, auths), then GITHUB_TOKEN for ghcr.io
-  --password-stdin       read the password (or token) from standard input
-  --plain-http HOST      allow plain HTTP to HOST (repeatable; localhost and 127.0.0.1 always may)
-  --ca-file FILE         trust the CA certificates in FILE too (repeatable)
   --mount-from REPO      a repository of the same registry whose blobs may be mounted (repeatable)
-  --upload auto|chunked|single  upload strategy (auto: by registry, see docs/registries.md)
-  --chunk-size SIZE      bytes per PATCH for chunked uploads (default 8MiB; ghcr.io at most 4MiB)
-  --quiet                no progress lines
-`;
+${REGISTRY_HELP}`;
 
 /** Progress lines at most every 2 s, or every MODEL_OCI_PROGRESS_MS milliseconds. */
 function progressInterval(): number {
@@ -127,13 +116,8 @@ function parseBuildArgs(argv: readonly string[]) {
       force: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       quiet: { type: 'boolean', default: false },
-      username: { type: 'string' },
-      'password-stdin': { type: 'boolean', default: false },
-      'plain-http': { type: 'string', multiple: true, default: [] },
-      'ca-file': { type: 'string', multiple: true, default: [] },
+      ...REGISTRY_FLAGS,
       'mount-from': { type: 'string', multiple: true, default: [] },
-      upload: { type: 'string', default: 'auto' },
-      'chunk-size': { type: 'string' },
     },
   });
 }
@@ -188,57 +172,4 @@ async function build(
   });
   io.stdout(values.json ? `${JSON.stringify(result, null, 2)}\n` : formatBuildReport(result));
   return 0;
-}
-
-/** Registry flags → options; the password comes from stdin or MODEL_OCI_PASSWORD, never from argv. */
-async function registryOptions(values: BuildValues, io: CliIo): Promise<RegistryOptions> {
-  let password = process.env.MODEL_OCI_PASSWORD || undefined;
-  if (values['password-stdin']) password = (await readStdin()).replace(/\r?\n$/, '');
-  if (password !== undefined && values.username === undefined)
-    throw new UserError('a password was given without --username');
-  if (values.username !== undefined && !password)
-    throw new UserError('--username needs a password: --password-stdin or MODEL_OCI_PASSWORD');
-  const upload = values.upload;
-  if (upload !== 'auto' && upload !== 'chunked' && upload !== 'single')
-    throw new UserError(`--upload must be auto, chunked or single, not ${JSON.stringify(upload)}`);
-  let chunkSize: number | undefined;
-  if (values['chunk-size'] !== undefined) {
-    try {
-      chunkSize = parseSize(values['chunk-size']);
-    } catch (err) {
-      throw new UserError(`--chunk-size: ${err instanceof Error ? err.message : err}`);
-    }
-  }
-  return {
-    ...(values.username !== undefined ? { username: values.username } : {}),
-    ...(password !== undefined ? { password } : {}),
-    plainHttp: values['plain-http'],
-    caFiles: values['ca-file'],
-    upload: {
-      ...(upload !== 'auto' ? { strategy: upload as UploadStrategy } : {}),
-      ...(chunkSize !== undefined ? { chunkSize } : {}),
-    },
-    onCredential: values.quiet ? undefined : (description) => io.stderr(`using ${description}\n`),
-  };
-}
-
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-/** `--mount-from org/base` or `REGISTRY/org/base` → the repository, which must be on the target's registry. */
-function mountSource(text: string, registry: string): string {
-  let ref: ReturnType<typeof parseReference>;
-  try {
-    ref = parseReference(
-      text.includes('/') && text.startsWith(`${registry}/`) ? text : `${registry}/${text}`,
-    );
-  } catch (err) {
-    throw new UserError(`--mount-from: ${err instanceof Error ? err.message : err}`);
-  }
-  if (ref.tag !== undefined || ref.digest !== undefined)
-    throw new UserError(`--mount-from ${JSON.stringify(text)}: name a repository, without a tag or digest`);
-  return ref.repository;
 }

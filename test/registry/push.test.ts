@@ -79,6 +79,22 @@ describe('pushing a model to a registry', () => {
       `docker://${registry.host}/org/llm:${built.tags.at(-1)}`,
     );
     expect(JSON.parse(byWeights)).toEqual(raw);
+
+    // Reading it back with --from: the same digests, the files of every layer.
+    const env = { HOME: home, DOCKER_CONFIG: home, GITHUB_TOKEN: '' };
+    const inspected = await runCli(['model', 'inspect', '--from', ref, '--json'], { env });
+    expect(inspected.code).toBe(0);
+    const summary = JSON.parse(inspected.stdout);
+    expect(summary.digest).toBe(built.digest);
+    expect(summary.weightsDigest).toBe(built.weightsDigest);
+    expect(summary.layers.map((l: { digest: string }) => l.digest)).toEqual(
+      built.layers.map((l) => l.digest),
+    );
+    const missing = await runCli(['model', 'inspect', '--from', `${proxy.host}/org/none:1`], { env });
+    expect(missing.code).toBe(1);
+    expect(missing.stderr.trim().split('\n')).toEqual([
+      `model-oci: error: ${proxy.host}/org/none:1: nothing there`,
+    ]);
   });
 
   test('an unchanged model pushed again uploads no blob and reports skipped, warm or cold cache', async () => {
