@@ -33,7 +33,7 @@ export class Authenticator {
   private readonly pending = new Map<string, Promise<CachedToken>>();
   private credential: Credential | undefined;
   private readonly loadCredential: () => Promise<Credential | undefined>;
-  private credentialLoaded = false;
+  private credentialLoad: Promise<void> | undefined;
   private readonly transport: TokenTransport;
   private readonly registry: string;
 
@@ -48,10 +48,12 @@ export class Authenticator {
   }
 
   private async getCredential(): Promise<Credential | undefined> {
-    if (!this.credentialLoaded) {
-      this.credential = await this.loadCredential();
-      this.credentialLoaded = true;
-    }
+    // One lookup shared by the requests that meet their first 401 together: a credential helper
+    // runs once, and where the credentials came from is reported once.
+    this.credentialLoad ??= this.loadCredential().then((credential) => {
+      this.credential = credential;
+    });
+    await this.credentialLoad;
     return this.credential;
   }
 
@@ -184,7 +186,11 @@ export class Authenticator {
 
   private readToken(res: { status: number; text: string }, method: string, url: URL): CachedToken {
     if (res.status === 401 || res.status === 403) {
-      const who = this.credential ? 'refused the credentials given' : 'refused anonymous access';
+      const who = !this.credential
+        ? 'refused anonymous access'
+        : this.credential.kind === 'basic'
+          ? `refused user ${JSON.stringify(this.credential.username)}`
+          : 'refused the credentials given';
       throw new RegistryAuthError(`token server ${url.host} ${who} (${res.status})`, {
         method,
         url,

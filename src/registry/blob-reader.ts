@@ -1,7 +1,7 @@
 import { verifiedStream } from '../content/verified-stream.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
-import { RegistryError } from './errors.ts';
-import { type HttpClient, header } from './http-client.ts';
+import { RegistryError, redactUrl } from './errors.ts';
+import { describeNetworkError, type HttpClient, header } from './http-client.ts';
 import { Backoff, isRetryableNetworkError } from './retry.ts';
 
 /**
@@ -44,7 +44,9 @@ export async function fetchBlobResuming(
   async function* bytes(): AsyncGenerator<Uint8Array> {
     let received = 0;
     let current = first;
-    const backoff = new Backoff(client.retry);
+    let backoff = new Backoff(client.retry);
+    /** Where the last failure left off: a transfer that got further since earns a fresh retry budget. */
+    let failedAt = -1;
     for (;;) {
       try {
         for await (const chunk of current.body as AsyncIterable<Buffer>) {
@@ -64,7 +66,16 @@ export async function fetchBlobResuming(
         });
       } catch (err) {
         if (signal?.aborted || !isRetryableNetworkError(err)) throw err;
-        if (!(await backoff.next(undefined, signal))) throw err;
+        if (received > failedAt && failedAt >= 0) backoff = new Backoff(client.retry);
+        failedAt = received;
+        if (!(await backoff.next(undefined, signal))) {
+          const url = `${await client.baseUrl()}${path}`;
+          throw new RegistryError(
+            `GET ${redactUrl(url)}: the transfer broke off after ${received} of ${desc.size} bytes: ` +
+              `${describeNetworkError(err)} (gave up after ${backoff.attempts - 1} attempts)`,
+            { method: 'GET', url, cause: err },
+          );
+        }
         current = await open(received);
       }
     }

@@ -7,8 +7,10 @@ export interface Challenge {
 /**
  * Parses a `WWW-Authenticate` header (RFC 7235): one or more challenges, each a scheme followed by
  * comma-separated `key=value` or `key="quoted \" value"` parameters. Schemes are lower-cased.
+ * A server may also send the header several times (one challenge each): pass all the values.
  */
-export function parseChallenges(header: string | undefined): Challenge[] {
+export function parseChallenges(value: string | readonly string[] | undefined): Challenge[] {
+  const header = typeof value === 'string' ? value : value?.join(', ');
   if (!header) return [];
   const challenges: Challenge[] = [];
   let i = 0;

@@ -1,6 +1,14 @@
 import type { BlobWriter, CommittedBlob } from '../content/target.ts';
 import { type Digest, Sha256Counter } from '../oci/digest.ts';
-import { RegistryAuthError, RegistryError } from './errors.ts';
+import { errorMessage } from '../util/errors.ts';
+import {
+  gaveUpError,
+  isUploadSessionGone,
+  RegistryAuthError,
+  RegistryError,
+  redactUrl,
+  UploadSessionLostError,
+} from './errors.ts';
 import type { HttpClient } from './http-client.ts';
 import { Backoff, isRetryableNetworkError, isRetryableStatus } from './retry.ts';
 import { MIN_CHUNK_SIZE } from './upload-policy.ts';
@@ -11,7 +19,10 @@ import type { UploadSession } from './upload-session.ts';
  * travels while the next one fills. A chunk stays in memory until the registry confirms it, so
  * after a dropped connection, a timeout or a 5xx we ask the upload URL how much it holds and send
  * only the rest — never bytes the registry already has. A registry that refuses a chunk as too large
- * (416 with nothing taken, as ghcr.io does over 4 MiB) gets smaller pieces from then on.
+ * (416 with nothing taken, as ghcr.io does over 4 MiB) gets smaller pieces from then on. When the
+ * upload URL answers 404 instead (CNCF Distribution drops a session whose PATCH broke off mid-body,
+ * keeping the part it got), the writer fails with UploadSessionLostError: only a new session, fed
+ * from the blob's first byte, can work then.
  */
 export class ChunkedUpload implements BlobWriter {
   private readonly hash = new Sha256Counter();
@@ -85,32 +96,70 @@ export class ChunkedUpload implements BlobWriter {
     while (held < end) {
       const from = held - offset;
       const piece = bytes.subarray(from, Math.min(bytes.byteLength, from + this.pieceLimit));
+      let now: number;
       try {
-        held = await this.session.patch(piece, held, this.signal);
-        if (held < offset) throw this.lost(held, offset);
+        now = await this.session.patch(piece, held, this.signal);
       } catch (err) {
         if (this.signal?.aborted || err instanceof RegistryAuthError) throw err;
+        if (isUploadSessionGone(err)) throw this.gone(err, held);
         const status = err instanceof RegistryError ? err.status : undefined;
         const retryable =
           status === undefined ? isRetryableNetworkError(err) : status === 416 || isRetryableStatus(status);
-        if (!retryable || !(await backoff.next(undefined, this.signal))) throw err;
+        if (!retryable) throw err;
+        if (!(await backoff.next(undefined, this.signal))) throw giveUp(err, backoff);
         const before = held;
-        held = await this.session.received(this.signal);
-        if (held < offset) throw this.lost(held, offset);
-        if (held > end) throw this.lost(held, end);
+        held = await this.received(held, err);
+        if (held < offset || held > end) throw this.lost(held, held < offset ? offset : end);
         if (status === 416 && held === before) {
           // Nothing taken and the range was right: the body was too large for this registry.
           if (this.pieceLimit <= MIN_CHUNK_SIZE) throw err;
           this.pieceLimit = Math.max(MIN_CHUNK_SIZE, Math.floor(this.pieceLimit / 2));
         }
+        continue;
       }
+      if (now < offset || now > end) throw this.lost(now, now < offset ? offset : end);
+      // A 2xx that took nothing: bound it, or such a registry would have us send the piece for ever.
+      if (now <= held && !(await backoff.next(undefined, this.signal))) {
+        throw new RegistryError(
+          `PATCH ${redactUrl(this.session.location)}: the registry answers success but keeps none of the bytes from ${held} on (gave up after ${backoff.attempts - 1} attempts)`,
+          { method: 'PATCH', url: this.session.location },
+        );
+      }
+      held = now;
     }
     this.confirmed = end;
   }
 
-  private lost(held: number, expected: number): RegistryError {
-    return new RegistryError(
-      `the registry reports ${held} bytes of an upload where ${expected} were confirmed; start the push again`,
+  /** Where the upload stands after `failure` (a status GET); a session the registry dropped is lost. */
+  private async received(at: number, failure: unknown): Promise<number> {
+    try {
+      return await this.session.received(this.signal);
+    } catch (err) {
+      if (isUploadSessionGone(err)) throw this.gone(err, at, failure);
+      throw err;
+    }
+  }
+
+  /** The registry answered 404 on the session: it dropped it, maybe holding part of what we sent. */
+  private gone(err: RegistryError, at: number, failure?: unknown): UploadSessionLostError {
+    const after = failure === undefined ? '' : ` after ${errorMessage(failure)}`;
+    return new UploadSessionLostError(
+      `upload session lost${after}: ${err.message}. The registry may hold part of the bytes sent from byte ${at} on, ` +
+        'so this session cannot go on: the blob has to be uploaded again from its start in a new session',
+      {
+        method: err.method,
+        url: err.url,
+        ...(err.status !== undefined ? { status: err.status } : {}),
+        ...(err.code !== undefined ? { code: err.code } : {}),
+        cause: err,
+      },
+    );
+  }
+
+  private lost(held: number, expected: number): UploadSessionLostError {
+    return new UploadSessionLostError(
+      `upload session lost: the registry reports ${held} bytes of the upload where ${expected} were expected; ` +
+        'the blob has to be uploaded again from its start in a new session',
       { method: 'GET', url: this.session.location },
     );
   }
@@ -144,11 +193,16 @@ export class ChunkedUpload implements BlobWriter {
         return;
       } catch (err) {
         if (this.signal?.aborted || err instanceof RegistryAuthError) throw err;
+        if (isUploadSessionGone(err)) {
+          // An earlier PUT that went through but whose answer was lost closed the session too.
+          if (await this.exists(digest).catch(() => false)) return;
+          throw this.gone(err, this.confirmed);
+        }
         const status = err instanceof RegistryError ? err.status : undefined;
         const retryable = status === undefined ? isRetryableNetworkError(err) : isRetryableStatus(status);
         if (!retryable) throw err;
         if (await this.exists(digest).catch(() => false)) return;
-        if (!(await backoff.next(undefined, this.signal))) throw err;
+        if (!(await backoff.next(undefined, this.signal))) throw giveUp(err, backoff);
       }
     }
   }
@@ -159,4 +213,9 @@ export class ChunkedUpload implements BlobWriter {
     await this.inFlight?.catch(() => {});
     await this.session.cancel();
   }
+}
+
+/** The last failure, saying that no more attempts follow (for the errors the registry client raises). */
+function giveUp(err: unknown, backoff: Backoff): unknown {
+  return err instanceof RegistryError ? gaveUpError(err, backoff.attempts - 1) : err;
 }

@@ -30,12 +30,17 @@ export function schemePolicy(
   plainHttpHosts: readonly string[] = [],
 ): 'https' | 'https-then-http' {
   if (isLoopback(host)) return 'https-then-http';
-  const name = hostname(host).toLowerCase();
+  const name = unbracket(hostname(host).toLowerCase());
   const listed = plainHttpHosts.some((entry) => {
     const e = entry.trim().toLowerCase();
-    return e === host.toLowerCase() || e === name;
+    // An IPv6 address may be listed with or without its brackets (`fd00::2` or `[fd00::2]`).
+    return e === host.toLowerCase() || unbracket(e) === name;
   });
   return listed ? 'https-then-http' : 'https';
+}
+
+function unbracket(name: string): string {
+  return name.startsWith('[') && name.endsWith(']') ? name.slice(1, -1) : name;
 }
 
 /**

@@ -27,6 +27,39 @@ export class RegistryAuthError extends RegistryError {
   override readonly name: string = 'RegistryAuthError';
 }
 
+/**
+ * An upload session the registry no longer takes anything in: it answered 404 (BLOB_UPLOAD_INVALID or
+ * BLOB_UPLOAD_UNKNOWN) on the session after a failed request, or reports fewer bytes than it had
+ * confirmed. CNCF Distribution kills a session whose PATCH broke off mid-body and keeps the part it
+ * got, so nobody knows which bytes it holds. Retrying in this session cannot work: the blob has to
+ * go again from its first byte in a new session (for a layer being packed, by packing it again).
+ */
+export class UploadSessionLostError extends RegistryError {
+  override readonly name: string = 'UploadSessionLostError';
+}
+
+const SESSION_GONE_CODES = new Set(['BLOB_UPLOAD_INVALID', 'BLOB_UPLOAD_UNKNOWN']);
+
+/** A registry's answer, on an upload session's URL, that the session is gone (404, with an upload code or none). */
+export function isUploadSessionGone(err: unknown): err is RegistryError {
+  return (
+    err instanceof RegistryError &&
+    err.status === 404 &&
+    (err.code === undefined || SESSION_GONE_CODES.has(err.code))
+  );
+}
+
+/** The last failure of an operation that stops trying after `attempts` attempts, saying so. */
+export function gaveUpError(last: RegistryError, attempts: number): RegistryError {
+  return new RegistryError(`${last.message} (gave up after ${attempts} attempts)`, {
+    method: last.method,
+    url: last.url,
+    ...(last.status !== undefined ? { status: last.status } : {}),
+    ...(last.code !== undefined ? { code: last.code } : {}),
+    cause: last,
+  });
+}
+
 /** `scheme://host/path` without user info, query or fragment. */
 export function redactUrl(url: string | URL): string {
   try {

@@ -208,7 +208,8 @@ export class HttpClient {
       if (res.statusCode === 401 && ours && this.auth && !req.expect.includes(401)) {
         await res.body.dump();
         if (++authRounds > MAX_AUTH_ROUNDS) throw this.auth.refused({ method, url });
-        const challenges = parseChallenges(header(res.headers, 'www-authenticate'));
+        // Every WWW-Authenticate header: servers may send one per scheme (Negotiate, then Basic).
+        const challenges = parseChallenges(res.headers['www-authenticate']);
         await this.auth.onUnauthorized(challenges, req.scopes, authorization, { method, url });
         continue;
       }
@@ -305,9 +306,17 @@ export function describeNetworkError(err: unknown): string {
   const e = err as { code?: unknown; message?: unknown; cause?: unknown };
   const inner = (e.cause ?? err) as { code?: unknown; message?: unknown };
   const code = typeof inner.code === 'string' ? inner.code : typeof e.code === 'string' ? e.code : undefined;
-  const message = typeof inner.message === 'string' ? inner.message : String(err);
+  // OpenSSL's messages span lines and name its source files: keep them to one line.
+  const message = (typeof inner.message === 'string' ? inner.message : String(err))
+    .replace(/\s+/g, ' ')
+    .trim();
   if (code === 'ECONNREFUSED') return 'connection refused (is the registry running at that address?)';
   if (code === 'ENOTFOUND') return 'host not found';
+  if (isNotTlsError(err))
+    return `the server answered in plain HTTP, not TLS${code ? ` (${code})` : ''}; if the registry serves plain HTTP, allow it with --plain-http HOST`;
+  // A CA cannot fix a certificate made out to another name: no --ca-file hint for that one.
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID')
+    return `TLS certificate is not for this host: ${message} (${code})`;
   if (code && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS_CERT/.test(code))
     return `TLS certificate not trusted: ${message} (${code})${TLS_HINT}`;
   if (code === 'UND_ERR_HEADERS_TIMEOUT') return 'timed out waiting for the response';

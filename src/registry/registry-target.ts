@@ -3,11 +3,19 @@ import type { Descriptor } from '../oci/descriptor.ts';
 import { type Digest, isDigest, sha256Digest } from '../oci/digest.ts';
 import { MAX_MANIFEST_BYTES } from '../oci/manifest.ts';
 import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST } from '../oci/media-types.ts';
+import { errorMessage } from '../util/errors.ts';
 import { fetchBlobResuming } from './blob-reader.ts';
 import { ChunkedUpload } from './chunked-upload.ts';
-import { RegistryError } from './errors.ts';
-import { type HttpClient, header, type RegistryResponse, readBytes } from './http-client.ts';
-import { SpooledUpload } from './spooled-upload.ts';
+import { RegistryError, redactUrl } from './errors.ts';
+import {
+  describeNetworkError,
+  type HttpClient,
+  header,
+  type RegistryResponse,
+  readBytes,
+} from './http-client.ts';
+import { Backoff, isRetryableNetworkError } from './retry.ts';
+import { putWhole, SpooledUpload } from './spooled-upload.ts';
 import type { UploadPolicy } from './upload-policy.ts';
 import { UploadSession } from './upload-session.ts';
 
@@ -91,23 +99,14 @@ export class RegistryTarget implements Target {
   }
 
   async putBlob(desc: Descriptor, bytes: Uint8Array, signal?: AbortSignal): Promise<{ stored: boolean }> {
-    if (await this.hasBlob(desc.digest, signal)) return { stored: false };
-    const session = (await UploadSession.start(this.client, this.repository, this.scopes, signal))!;
-    await this.upload(session, desc, bytes, signal);
-    return { stored: true };
-  }
-
-  private async upload(session: UploadSession, desc: Descriptor, bytes: Uint8Array, signal?: AbortSignal) {
     if (sha256Digest(bytes) !== desc.digest || bytes.byteLength !== desc.size) {
-      await session.cancel();
       throw new Error(`blob ${desc.digest}: the bytes given do not match the descriptor`);
     }
-    try {
-      await session.finish(desc.digest, signal, { data: bytes, size: bytes.byteLength });
-    } catch (err) {
-      await session.cancel();
-      throw err;
-    }
+    if (await this.hasBlob(desc.digest, signal)) return { stored: false };
+    const start = async () => (await UploadSession.start(this.client, this.repository, this.scopes, signal))!;
+    const exists = (digest: Digest) => this.hasBlob(digest, signal);
+    await putWhole(this.client, start, exists, desc.digest, { data: bytes, size: bytes.byteLength }, signal);
+    return { stored: true };
   }
 
   /**
@@ -195,35 +194,49 @@ export class RegistryTarget implements Target {
     return got.bytes;
   }
 
+  /** A manifest GET; one whose body breaks off is asked again (it is small, and GETs are safe to repeat). */
   private async getManifest(
     reference: string,
     signal?: AbortSignal,
   ): Promise<{ bytes: Uint8Array; mediaType: string } | undefined> {
-    const res = await this.client.send({
-      method: 'GET',
-      url: this.path('manifests', reference),
-      headers: { accept: MANIFEST_ACCEPT },
-      scopes: this.scopes,
-      expect: [200, 404],
-      signal,
-    });
-    if (res.status === 404) {
-      await res.body.dump();
-      return undefined;
+    const backoff = new Backoff(this.client.retry);
+    for (;;) {
+      const res = await this.client.send({
+        method: 'GET',
+        url: this.path('manifests', reference),
+        headers: { accept: MANIFEST_ACCEPT },
+        scopes: this.scopes,
+        expect: [200, 404],
+        signal,
+      });
+      if (res.status === 404) {
+        await res.body.dump();
+        return undefined;
+      }
+      const declared = Number(header(res.headers, 'content-length') ?? 0);
+      if (declared > MAX_MANIFEST_BYTES) {
+        res.body.destroy();
+        throw new Error(
+          `${this.displayName}: manifest ${reference} is ${declared} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit`,
+        );
+      }
+      let bytes: Uint8Array;
+      try {
+        bytes = await readBytes(res.body, MAX_MANIFEST_BYTES);
+      } catch (err) {
+        if (signal?.aborted) throw err;
+        if (!isRetryableNetworkError(err)) {
+          throw new Error(`${this.displayName}: manifest ${reference}: ${errorMessage(err)}`, { cause: err });
+        }
+        if (await backoff.next(undefined, signal)) continue;
+        throw new RegistryError(
+          `GET ${redactUrl(res.url)}: the manifest transfer broke off: ${describeNetworkError(err)} ` +
+            `(gave up after ${backoff.attempts - 1} attempts)`,
+          { method: 'GET', url: res.url, status: res.status, cause: err },
+        );
+      }
+      return { bytes, mediaType: contentType(res) ?? OCI_MANIFEST };
     }
-    const declared = Number(header(res.headers, 'content-length') ?? 0);
-    if (declared > MAX_MANIFEST_BYTES) {
-      res.body.destroy();
-      throw new Error(
-        `${this.displayName}: manifest ${reference} is ${declared} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit`,
-      );
-    }
-    const bytes = await readBytes(res.body, MAX_MANIFEST_BYTES).catch((err: unknown) => {
-      throw new Error(
-        `${this.displayName}: manifest ${reference}: ${err instanceof Error ? err.message : err}`,
-      );
-    });
-    return { bytes, mediaType: contentType(res) ?? OCI_MANIFEST };
   }
 
   private mismatch(method: string, res: RegistryResponse, expected: string, got: string): RegistryError {

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { BlobWriter, CommittedBlob } from '../content/target.ts';
 import { type Digest, Sha256Counter } from '../oci/digest.ts';
-import { RegistryAuthError, RegistryError } from './errors.ts';
-import type { HttpClient } from './http-client.ts';
+import { gaveUpError, isUploadSessionGone, RegistryAuthError, RegistryError } from './errors.ts';
+import type { HttpClient, RequestBody } from './http-client.ts';
 import { Backoff, isRetryableNetworkError, isRetryableStatus } from './retry.ts';
 import type { UploadSession } from './upload-session.ts';
 
@@ -83,26 +83,9 @@ export class SpooledUpload implements BlobWriter {
     }
   }
 
-  private async upload(digest: Digest, size: number): Promise<void> {
-    const backoff = new Backoff(this.client.retry);
-    for (;;) {
-      const session = await this.startSession();
-      try {
-        await session.finish(digest, this.signal, {
-          data: () => createReadStream(this.filePath, { highWaterMark: 1024 * 1024 }),
-          size,
-        });
-        return;
-      } catch (err) {
-        await session.cancel();
-        if (this.signal?.aborted || err instanceof RegistryAuthError) throw err;
-        const status = err instanceof RegistryError ? err.status : undefined;
-        const retryable = status === undefined ? isRetryableNetworkError(err) : isRetryableStatus(status);
-        if (!retryable) throw err;
-        if (await this.exists(digest).catch(() => false)) return;
-        if (!(await backoff.next(undefined, this.signal))) throw err;
-      }
-    }
+  private upload(digest: Digest, size: number): Promise<void> {
+    const data = () => createReadStream(this.filePath, { highWaterMark: 1024 * 1024 });
+    return putWhole(this.client, this.startSession, this.exists, digest, { data, size }, this.signal);
   }
 
   async abort(): Promise<void> {
@@ -110,5 +93,42 @@ export class SpooledUpload implements BlobWriter {
     this.done = true;
     await this.file.close().catch(() => {});
     await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A blob in one PUT (POST for a session, PUT with the digest and all bytes). A failed PUT may have left part
+ * of the bytes in its session, so each retry starts a new one; a PUT whose answer was lost may have stored
+ * the blob, so `exists` is asked before trying again.
+ */
+export async function putWhole(
+  client: HttpClient,
+  startSession: () => Promise<UploadSession>,
+  exists: (digest: Digest) => Promise<boolean>,
+  digest: Digest,
+  body: { data: RequestBody; size: number },
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const backoff = new Backoff(client.retry);
+  for (;;) {
+    const session = await startSession();
+    try {
+      await session.finish(digest, signal, body);
+      return;
+    } catch (err) {
+      await session.cancel();
+      if (signal?.aborted || err instanceof RegistryAuthError) throw err;
+      const status = err instanceof RegistryError ? err.status : undefined;
+      // Each attempt has a session of its own, so one the registry dropped is no reason to stop.
+      const retryable =
+        status === undefined
+          ? isRetryableNetworkError(err)
+          : isRetryableStatus(status) || isUploadSessionGone(err);
+      if (!retryable) throw err;
+      if (await exists(digest).catch(() => false)) return;
+      if (!(await backoff.next(undefined, signal))) {
+        throw err instanceof RegistryError ? gaveUpError(err, backoff.attempts - 1) : err;
+      }
+    }
   }
 }

@@ -98,7 +98,10 @@ export class UploadSession {
     await res.body.dump();
     this.follow(res);
     const range = header(res.headers, 'range');
-    return range === undefined ? offset + bytes.byteLength : parseRangeEnd(range);
+    if (range === undefined) return offset + bytes.byteLength;
+    // `0-0` after taking a body cannot mean empty: it is the one byte of a one-byte upload (read as
+    // empty, it would be sent again — and appended, as Distribution ignores Content-Range).
+    return Math.max(parseRangeEnd(range), bytes.byteLength > 0 ? 1 : 0);
   }
 
   /** Completes the upload under `digest`, sending `body` (length `size`) as its last part, if any. */
@@ -149,8 +152,9 @@ export class UploadSession {
 
 /**
  * `0-<last>` → bytes held (`last + 1`); a missing header means none. CNCF Distribution answers
- * `0-0` for an empty upload as well as for one byte; we read it as empty (a resend from 0 of a
- * one-byte upload is refused and asked again, which an upload of MiB chunks never meets).
+ * `0-0` for an empty upload as well as for one byte; we read it as empty (after a PATCH that took a
+ * body, `patch` reads it as one byte; a status GET that meets it holds at most one byte, which an
+ * upload of MiB chunks never meets).
  */
 export function parseRangeEnd(range: string | undefined): number {
   if (!range) return 0;

@@ -274,6 +274,73 @@ describe('fault proxy in front of Distribution', () => {
     expect((await call('POST', '/v2/selftest/reset/blobs/uploads/')).status).toBe(202);
   });
 
+  it("'reset-request' unbuffered leaves the registry with part of the body and the session dead", async () => {
+    proxy.addRule({ match: isPatch, fault: { kind: 'reset-request', afterBytes: 256 * 1024 }, times: 1 });
+    const location = await startUpload('selftest/reset-dead');
+    await call('PATCH', location, { headers: octets(), body: randomBytes(1024 * 1024) }).then(
+      () => expect.fail('expected a socket error'),
+      () => {},
+    );
+    // Distribution holds the 256 KiB the PATCH got across, where the Location's signed state says 0.
+    await proxy.idle();
+    await new Promise((resolve) => setTimeout(resolve, 100)); // the registry notices the cut on its own time
+    const status = await call('GET', location);
+    expect(status.status).toBe(404);
+    expect(status.body.toString()).toMatch(/BLOB_UPLOAD_INVALID|BLOB_UPLOAD_UNKNOWN/);
+  });
+
+  it("'reset-request' buffered resets after afterBytes arrived, forwards nothing, and the session goes on", async () => {
+    const rule = proxy.addRule({
+      match: isPatch,
+      fault: { kind: 'reset-request', afterBytes: 256 * 1024, buffered: true },
+      times: 1,
+    });
+    const location = await startUpload('selftest/reset-buffered');
+    const first = randomBytes(1024 * 1024);
+    const failure: Error & { code?: string } = await call('PATCH', location, {
+      headers: octets(),
+      body: first,
+    }).then(
+      (res) => new Error(`expected a socket error, got ${res.status}`),
+      (err: unknown) => err as Error & { code?: string },
+    );
+    expect(`${failure.message} ${failure.code}`).toMatch(/ECONNRESET|other side closed|UND_ERR_SOCKET|EPIPE/);
+    expect(rule.hits).toBe(1);
+    await proxy.idle();
+    const cut = proxy.log[1]!;
+    expect(cut).toMatchObject({ method: 'PATCH', fault: 'reset-request', bytesForwarded: 0 });
+    expect(cut.bytesReceived).toBeGreaterThan(256 * 1024);
+    expect(cut.status).toBeUndefined();
+
+    // The registry never heard of the PATCH: the same Location still works and holds nothing.
+    const status = await call('GET', location);
+    expect(status.status).toBe(204);
+    expect(status.headers.range).toBe('0-0');
+    const retried = await call('PATCH', location, { headers: octets(), body: first });
+    expect(retried.status).toBe(202);
+    expect(retried.headers.range).toBe(`0-${first.length - 1}`);
+  });
+
+  it("'reset-request' buffered forwards a body no longer than afterBytes whole", async () => {
+    proxy.addRule({ match: isPatch, fault: { kind: 'reset-request', afterBytes: 300_000, buffered: true } });
+    const data = randomBytes(300_000);
+    const location = await startUpload('selftest/reset-buffered-small');
+    const sized = await call('PATCH', location, { headers: octets(), body: data });
+    expect(sized.status).toBe(202);
+    expect(sized.headers.range).toBe(`0-${data.length - 1}`);
+    const viaChunked = await call('PATCH', sized.headers.location!, {
+      headers: octets(),
+      body: chunked(data),
+    });
+    expect(viaChunked.status).toBe(202);
+    expect(viaChunked.headers.range).toBe(`0-${2 * data.length - 1}`);
+    await proxy.idle();
+    expect(proxy.log.slice(1).map((e) => [e.fault, e.bytesForwarded])).toEqual([
+      ['reset-request', data.length],
+      ['reset-request', data.length],
+    ]);
+  });
+
   it("'truncate-response' gives a blob GET fewer bytes than its Content-Length", async () => {
     const data = randomBytes(1024 * 1024);
     const digest = await pushBlob('selftest/truncate', data);

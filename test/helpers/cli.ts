@@ -22,6 +22,8 @@ export interface CliOptions {
   env?: NodeJS.ProcessEnv;
   /** Run without the root capabilities that bypass file permissions (so chmod 000 bites). */
   withoutFileOverride?: boolean;
+  /** Written to the CLI's standard input (e.g. for --password-stdin); otherwise stdin is empty. */
+  input?: string;
 }
 
 /** Runs the real CLI (src/cli/bin.ts) in a child process, the way a user does. */
@@ -36,8 +38,11 @@ export function runCli(args: readonly string[], options: CliOptions = {}): Promi
     const child = spawn(command, argv, {
       cwd: options.cwd ?? repoRoot,
       env: { ...process.env, MODEL_OCI_DEBUG: '', XDG_CACHE_HOME: cacheHome, ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['pipe', 'pipe', 'pipe'],
     });
+    // A CLI that exits without reading its input must not fail the run with EPIPE.
+    child.stdin.on('error', () => {});
+    child.stdin.end(options.input ?? '');
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => {

@@ -48,8 +48,14 @@ export type Fault =
    * Forward, but once `afterBytes` bytes of the request body have gone upstream, reset the client
    * connection (RST) and drop the upstream request: a connection lost mid-upload. A body no longer than
    * `afterBytes` passes intact.
+   *
+   * `buffered: true` is a front end that buffers request bodies before it forwards them (nginx's
+   * proxy_request_buffering, as hosted registries have): nothing goes upstream while the body arrives, and
+   * once more than `afterBytes` bytes of it came in, the client connection is reset — the registry never
+   * hears of the request (bytesForwarded 0), so an upload session goes on where it stood. A body no longer
+   * than `afterBytes` is forwarded whole once complete.
    */
-  | { kind: 'reset-request'; afterBytes: number }
+  | { kind: 'reset-request'; afterBytes: number; buffered?: boolean }
   /**
    * Forward; pass the response headers and `afterBytes` bytes of the response body, then close the client
    * connection. A body no longer than `afterBytes` passes intact.
@@ -327,7 +333,9 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       case 'respond':
         return answer(ex, fault);
       case 'reset-request':
-        return forward(ex, info, { resetAfter: fault.afterBytes });
+        return fault.buffered
+          ? resetBuffered(ex, info, fault.afterBytes)
+          : forward(ex, info, { resetAfter: fault.afterBytes });
       case 'truncate-response':
         return forward(ex, info, { truncateAfter: fault.afterBytes });
       case 'rewrite': {
@@ -366,6 +374,23 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       if (total > fault.maxBytes) return answer(ex, fault, body);
       held.push(next.value);
     }
+    return forward(ex, info, { body: held });
+  }
+
+  /** The buffered 'reset-request': read the body without forwarding; reset past `afterBytes`. */
+  async function resetBuffered(ex: Exchange, info: ProxyRequest, afterBytes: number): Promise<void> {
+    const held: Buffer[] = [];
+    let total = 0;
+    for await (const chunk of clientBody(ex)) {
+      if (total + chunk.length > afterBytes) {
+        ex.req.socket.resetAndDestroy(); // RST with nothing sent upstream
+        await ex.closed;
+        return;
+      }
+      total += chunk.length;
+      held.push(chunk);
+    }
+    if (!ex.req.complete) throw new Error('client closed before the request body was complete');
     return forward(ex, info, { body: held });
   }
 
