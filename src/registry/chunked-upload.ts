@@ -7,6 +7,7 @@ import {
   RegistryAuthError,
   RegistryError,
   redactUrl,
+  retryAfterOf,
   UploadSessionLostError,
 } from './errors.ts';
 import type { HttpClient } from './http-client.ts';
@@ -106,7 +107,7 @@ export class ChunkedUpload implements BlobWriter {
         const retryable =
           status === undefined ? isRetryableNetworkError(err) : status === 416 || isRetryableStatus(status);
         if (!retryable) throw err;
-        if (!(await backoff.next(undefined, this.signal))) throw giveUp(err, backoff);
+        if (!(await backoff.next(retryAfterOf(err), this.signal))) throw giveUp(err, backoff);
         const before = held;
         held = await this.received(held, err);
         if (held < offset || held > end) throw this.lost(held, held < offset ? offset : end);
@@ -202,7 +203,7 @@ export class ChunkedUpload implements BlobWriter {
         const retryable = status === undefined ? isRetryableNetworkError(err) : isRetryableStatus(status);
         if (!retryable) throw err;
         if (await this.exists(digest).catch(() => false)) return;
-        if (!(await backoff.next(undefined, this.signal))) throw giveUp(err, backoff);
+        if (!(await backoff.next(retryAfterOf(err), this.signal))) throw giveUp(err, backoff);
       }
     }
   }

@@ -9,17 +9,32 @@ export class RegistryError extends Error {
   readonly url: string;
   readonly status: number | undefined;
   readonly code: string | undefined;
+  /** The server's Retry-After, in ms, when it sent one (a caller that retries itself honours it). */
+  readonly retryAfterMs: number | undefined;
 
   constructor(
     message: string,
-    details: { method: string; url: string | URL; status?: number; code?: string; cause?: unknown },
+    details: {
+      method: string;
+      url: string | URL;
+      status?: number;
+      code?: string;
+      cause?: unknown;
+      retryAfterMs?: number | undefined;
+    },
   ) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.method = details.method;
     this.url = redactUrl(details.url);
     this.status = details.status;
     this.code = details.code;
+    this.retryAfterMs = details.retryAfterMs;
   }
+}
+
+/** The Retry-After a failed request carried, if any. */
+export function retryAfterOf(err: unknown): number | undefined {
+  return err instanceof RegistryError ? err.retryAfterMs : undefined;
 }
 
 /** Credentials were missing or refused; retrying will not help. */

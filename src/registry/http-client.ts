@@ -105,7 +105,11 @@ export class HttpClient {
 
   /** `https://host` or, for loopback and listed hosts that do not speak TLS, `http://host`. */
   baseUrl(signal?: AbortSignal): Promise<string> {
-    this.origin ??= this.pickOrigin(signal);
+    // An aborted probe decides nothing: the next request probes again.
+    this.origin ??= this.pickOrigin(signal).catch((err: unknown) => {
+      this.origin = undefined;
+      throw err;
+    });
     return this.origin;
   }
 
@@ -123,6 +127,7 @@ export class HttpClient {
       await res.body.dump();
       return https;
     } catch (err) {
+      if (signal?.aborted) throw err;
       if (isNotTlsError(err)) return `http://${this.host}`;
       return https; // the real request reports whatever this was
     }
@@ -144,14 +149,15 @@ export class HttpClient {
         if (req.expect.includes(res.status)) return res;
         const text = await readText(res.body, 64 * 1024).catch(() => '');
         const failure = describeFailure(req.method, res.url, res.status, text);
+        retryAfter = parseRetryAfter(header(res.headers, 'retry-after'));
         lastError = new RegistryError(failure.message, {
           method: req.method,
           url: res.url,
           status: res.status,
           ...(failure.code ? { code: failure.code } : {}),
+          retryAfterMs: retryAfter,
         });
         if (!retry || !isRetryableStatus(res.status)) throw lastError;
-        retryAfter = parseRetryAfter(header(res.headers, 'retry-after'));
       } catch (err) {
         if (err instanceof RegistryError) throw err;
         if (req.signal?.aborted) throw err;

@@ -281,6 +281,29 @@ describe('registry client under faults', () => {
     expect(proxy.log.filter((e) => e.status === 429)).toHaveLength(2);
   });
 
+  it('429 with Retry-After: 2 on an upload PATCH is waited out before the upload goes on', async () => {
+    const target = await open('org/m', { upload: { chunkSize: MiB } });
+    const patches: number[] = [];
+    proxy.addRule({
+      match: (req) => {
+        if (isPatch(req)) patches.push(performance.now());
+        return false;
+      },
+      fault: { kind: 'delay', ms: 0 },
+    });
+    proxy.addRule({
+      match: isPatch,
+      fault: { kind: 'respond', status: 429, headers: { 'retry-after': '2' } },
+      times: 1,
+    });
+    const writer = await target.openBlobWriter();
+    const desc = await writeRandom(writer, 2 * MiB + 5);
+    expect(await writer.commit()).toMatchObject({ digest: desc.digest, stored: true });
+    expect(await fetchedDigest(target, desc)).toBe(desc.digest);
+    // The refused PATCH, then (after the status GET) the same bytes again no sooner than 2 s later.
+    expect(patches[1]! - patches[0]!).toBeGreaterThanOrEqual(1950);
+  });
+
   it('503 bursts on PATCH and on a manifest GET are retried through', async () => {
     const target = await open('org/m', { upload: { chunkSize: MiB } });
     const unavailable = { kind: 'respond', status: 503, body: 'busy' } as const;
