@@ -63,6 +63,8 @@ export type Fault =
   | { kind: 'truncate-response'; afterBytes: number }
   /** Change the request before it is forwarded (mutate the argument), e.g. with `stripMount`. */
   | { kind: 'rewrite'; rewrite(req: ProxyRequest): void }
+  /** Forward, and add these headers to the response (e.g. `OCI-Chunk-Min-Length`, which Distribution never sends). */
+  | { kind: 'add-response-headers'; headers: Record<string, string> }
   /**
    * A request whose body is over `maxBytes` (by Content-Length, or counted when chunked) gets the canned
    * answer without being forwarded; a smaller one is forwarded. A chunked body is held back (at most
@@ -344,6 +346,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         ex.entry.rewrittenTo = target;
         return forward(ex, target, {});
       }
+      case 'add-response-headers':
+        return forward(ex, info, { addHeaders: fault.headers });
       case 'cap-body':
         return capBody(ex, info, fault);
       case 'delay': {
@@ -397,7 +401,12 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   async function forward(
     ex: Exchange,
     target: ProxyRequest,
-    opts: { body?: Iterable<Buffer>; resetAfter?: number; truncateAfter?: number },
+    opts: {
+      body?: Iterable<Buffer>;
+      resetAfter?: number;
+      truncateAfter?: number;
+      addHeaders?: Record<string, string>;
+    },
   ): Promise<void> {
     const { req, res, entry } = ex;
     if (ex.gone) {
@@ -462,7 +471,9 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       entry.responseHeaders = headerRecord(upRes.rawHeaders);
       const cutAt = opts.truncateAfter;
       try {
-        res.writeHead(status, upRes.statusMessage, withoutHopByHop(upRes.rawHeaders));
+        const added = Object.entries(opts.addHeaders ?? {}).flat();
+        res.writeHead(status, upRes.statusMessage, [...withoutHopByHop(upRes.rawHeaders), ...added]);
+        if (added.length > 0) entry.responseHeaders = headerRecord([...upRes.rawHeaders, ...added]);
         for await (const chunk of upRes as AsyncIterable<Buffer>) {
           if (cutAt !== undefined && entry.bytesSent + chunk.length > cutAt) {
             const piece = chunk.subarray(0, cutAt - entry.bytesSent);

@@ -304,6 +304,26 @@ describe('registry client under faults', () => {
     expect(patches[1]! - patches[0]!).toBeGreaterThanOrEqual(1950);
   });
 
+  it('OCI-Chunk-Min-Length from the registry makes every PATCH but the last at least that long', async () => {
+    const target = await open('org/m', { upload: { chunkSize: MiB } });
+    proxy.addRule({
+      match: (req) => req.method === 'POST' && req.url.includes('/blobs/uploads/'),
+      fault: { kind: 'add-response-headers', headers: { 'OCI-Chunk-Min-Length': String(3 * MiB) } },
+      times: 1,
+    });
+    const start = proxy.log.length;
+    const writer = await target.openBlobWriter();
+    const desc = await writeRandom(writer, 10 * MiB);
+    expect(await writer.commit()).toMatchObject({ digest: desc.digest, stored: true });
+    await proxy.idle();
+    const sizes = proxy.log
+      .slice(start)
+      .filter((e) => e.method === 'PATCH')
+      .map((e) => e.bytesForwarded);
+    expect(sizes).toEqual([3 * MiB, 3 * MiB, 3 * MiB, MiB]);
+    expect(await fetchedDigest(target, desc)).toBe(desc.digest);
+  });
+
   it('503 bursts on PATCH and on a manifest GET are retried through', async () => {
     const target = await open('org/m', { upload: { chunkSize: MiB } });
     const unavailable = { kind: 'respond', status: 503, body: 'busy' } as const;
@@ -359,6 +379,10 @@ describe('registry client under faults', () => {
     await proxy.idle();
     expect(proxy.log.filter((e) => logged(isManifestGet)(e) && e.status === 503)).toHaveLength(6);
     expect(proxy.log.filter((e) => e.method === 'PATCH' && e.status === 503)).toHaveLength(6);
+    // Giving up drops the session, so the registry frees what it held.
+    const uploadId = /\/blobs\/uploads\/([0-9a-f-]+)/.exec(err.url)![1]!;
+    const deletes = proxy.log.filter((e) => e.method === 'DELETE' && e.url.includes(uploadId));
+    expect(deletes.map((e) => e.status)).toEqual([204]);
   });
 
   it('a truncated blob GET resumes with a Range request and yields the whole verified blob', async () => {
