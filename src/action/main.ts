@@ -1,4 +1,34 @@
-// The GitHub Action's entry point (bundled into dist/index.js). Work in progress.
+// The GitHub Action's entry point, bundled into dist/index.js (see scripts/build-dist.ts).
+import { fileURLToPath } from 'node:url';
 import * as core from '@actions/core';
+import { errorMessage } from '../util/errors.ts';
+import { rerunTuned } from '../util/runtime-tuning.ts';
+import { runModelCommand } from './model-command.ts';
 
-core.setFailed('model-oci action: not built yet');
+const COMMANDS: Record<string, (signal: AbortSignal) => Promise<void>> = { model: runModelCommand };
+
+async function main(): Promise<void> {
+  const controller = new AbortController();
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => controller.abort(new Error(`cancelled (${signal})`)));
+  }
+  try {
+    const name = core.getInput('command').trim() || 'model';
+    const command = COMMANDS[name];
+    if (!command) {
+      throw new Error(
+        `input command ${JSON.stringify(name)} is not known; this release has: ${Object.keys(COMMANDS).join(', ')}`,
+      );
+    }
+    await command(controller.signal);
+  } catch (err) {
+    core.setFailed(errorMessage(err).split('\n')[0]!);
+    if (core.isDebug() && err instanceof Error && err.stack) core.debug(err.stack);
+  }
+}
+
+// The threadpool size and malloc settings are read at process start: run again with them (as the
+// CLI does); the child inherits GITHUB_OUTPUT, GITHUB_STEP_SUMMARY and the INPUT_ variables.
+const rerun = rerunTuned(fileURLToPath(import.meta.url));
+if (rerun) process.exitCode = await rerun;
+else await main();

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { DryRunTarget } from '../content/dry-run-target.ts';
 import { openTarget } from '../content/open-target.ts';
 import type { Target } from '../content/target.ts';
 import { parseTargetRef, type TargetRef, targetTag } from '../content/target-ref.ts';
@@ -36,6 +37,7 @@ Options:
   --no-digest-cache      do not read or write the digest cache
   --verify               hash every file again instead of trusting the digest cache
   --force                build even if these weights are already there; re-pack every layer
+  --dry-run              pack and report what would be written or pushed, and write nothing
   --json                 print the result as JSON on stdout
   --mount-from REPO      a repository of the same registry whose blobs may be mounted (repeatable)
 ${REGISTRY_HELP}`;
@@ -86,7 +88,8 @@ export async function modelBuildCommand(
   const registry = await registryOptions(values, io);
   if (ref.kind !== 'registry' && values['mount-from'].length > 0)
     throw new UserError('--mount-from needs a registry target (--to REGISTRY/REPO:TAG)');
-  const target = await openTarget(ref, { registry });
+  const opened = await openTarget(ref, { registry });
+  const target = values['dry-run'] ? new DryRunTarget(opened) : opened;
   try {
     return await build(target, ref, values, positionals[0]!, io, signal);
   } finally {
@@ -114,6 +117,7 @@ function parseBuildArgs(argv: readonly string[]) {
       'no-digest-cache': { type: 'boolean', default: false },
       verify: { type: 'boolean', default: false },
       force: { type: 'boolean', default: false },
+      'dry-run': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       quiet: { type: 'boolean', default: false },
       ...REGISTRY_FLAGS,

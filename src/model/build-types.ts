@@ -1,6 +1,7 @@
 import type { Target } from '../content/target.ts';
 import type { Digest } from '../oci/digest.ts';
 import type { LayerEncoding, LayerKind } from '../oci/media-types.ts';
+import type { CacheMatch } from './digest-cache.ts';
 import type { DigestedFile } from './weights-digest.ts';
 
 export type BuildPhase = 'scan' | 'hash' | 'pack' | 'record';
@@ -31,6 +32,8 @@ export interface BuildOptions {
   verify?: boolean;
   /** The digest cache file; undefined for the per-directory default, false for none. */
   digestCache?: string | false;
+  /** How cache entries are matched to files (default strict; see CacheMatch). */
+  digestCacheMatch?: CacheMatch;
   /**
    * Other repositories of the same registry to reuse layers from when the target has no earlier
    * artifact of this model: their blobs are mounted, not uploaded.

@@ -108,7 +108,7 @@ export async function buildModel(options: BuildOptions): Promise<BuildResult> {
   const cache =
     options.digestCache === false
       ? undefined
-      : await DigestCache.load(options.digestCache ?? cacheFileFor(root), root);
+      : await DigestCache.load(options.digestCache ?? cacheFileFor(root), root, options.digestCacheMatch);
   const digests = new Map<string, Digest>();
   if (cache && !options.verify) {
     for (const f of files) {

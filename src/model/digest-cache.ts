@@ -7,6 +7,13 @@ import { errnoCode } from '../util/errors.ts';
 import { writeFileAtomic } from '../util/fs-atomic.ts';
 import { type StatKey, sameStat } from './source.ts';
 
+/**
+ * strict: size, mtime, ctime and inode must match (a local directory: a file rewritten with its
+ * old mtime still misses). portable: size and mtime only — for a cache carried to another machine
+ * (the Actions cache) together with files restored with their mtimes, where inode and ctime are new.
+ */
+export type CacheMatch = 'strict' | 'portable';
+
 interface Entry extends StatKey {
   digest: Digest;
 }
@@ -49,14 +56,16 @@ export class DigestCache {
   private dirty = false;
   readonly file: string;
   readonly root: string;
+  private readonly match: CacheMatch;
 
-  private constructor(file: string, root: string, entries: Map<string, Entry>) {
+  private constructor(file: string, root: string, entries: Map<string, Entry>, match: CacheMatch) {
     this.file = file;
     this.root = root;
     this.entries = entries;
+    this.match = match;
   }
 
-  static async load(file: string, root: string): Promise<DigestCache> {
+  static async load(file: string, root: string, match: CacheMatch = 'strict'): Promise<DigestCache> {
     const entries = new Map<string, Entry>();
     try {
       const parsed = JSON.parse(await readFile(file, 'utf8')) as Partial<CacheFile>;
@@ -69,12 +78,16 @@ export class DigestCache {
     } catch (err) {
       if (errnoCode(err) !== 'ENOENT' && !(err instanceof SyntaxError)) throw err;
     }
-    return new DigestCache(file, root, entries);
+    return new DigestCache(file, root, entries, match);
   }
 
   lookup(relPath: string, stat: StatKey): Digest | undefined {
     const entry = this.entries.get(relPath);
-    if (!entry || !sameStat(entry, stat)) return undefined;
+    const same =
+      this.match === 'portable'
+        ? entry?.size === stat.size && entry.mtimeNs === stat.mtimeNs
+        : entry !== undefined && sameStat(entry, stat);
+    if (!entry || !same) return undefined;
     this.seen.set(relPath, entry);
     return entry.digest;
   }

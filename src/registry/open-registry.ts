@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { Reference } from '../oci/reference.ts';
 import { UserError } from '../util/errors.ts';
 import { Authenticator } from './auth.ts';
-import { describeCredential, findCredential } from './credentials.ts';
+import { type Credential, describeCredential, findCredential } from './credentials.ts';
 import { apiHost } from './endpoint.ts';
 import { HttpClient, type HttpClientOptions } from './http-client.ts';
 import { RegistryTarget } from './registry-target.ts';
@@ -25,6 +25,8 @@ export interface RegistryOptions {
   homeDir?: string;
   /** Told where credentials came from (never the secret). */
   onCredential?: (description: string) => void;
+  /** Told every secret value before it is used (the Action masks them in its log). */
+  onSecret?: (value: string) => void;
 }
 
 /** A registry repository as a Target, with its HTTP client, credentials and upload policy set up. */
@@ -55,7 +57,10 @@ export async function openRegistryTarget(
       ...(options.env ? { env: options.env } : {}),
       ...(options.homeDir ? { homeDir: options.homeDir } : {}),
     });
-    if (found) options.onCredential?.(describeCredential(found));
+    if (found) {
+      for (const secret of secretsOf(found.credential)) options.onSecret?.(secret);
+      options.onCredential?.(describeCredential(found));
+    }
     return found?.credential;
   };
   client.setAuthenticator(new Authenticator(reference.registry, loadCredential, client.tokenTransport));
@@ -67,4 +72,15 @@ export async function openRegistryTarget(
     access,
     ...(options.spoolDir ? { spoolDir: options.spoolDir } : {}),
   });
+}
+
+/** The values of a credential that must never be shown, in every spelling a log could carry. */
+function secretsOf(credential: Credential): string[] {
+  if (credential.kind === 'basic') {
+    return [
+      credential.password,
+      Buffer.from(`${credential.username}:${credential.password}`).toString('base64'),
+    ];
+  }
+  return [credential.token];
 }

@@ -289,3 +289,18 @@ describe('interruption', () => {
     expect((await readFile(path.join(layout, 'index.json'))).equals(indexBefore)).toBe(true);
   });
 });
+
+describe('dry run', () => {
+  test('--dry-run reports what a build would write and writes nothing', async () => {
+    const { dir } = await sampleModel({ seed: 41 });
+    const layout = path.join(await tempDir(), 'layout');
+    const dry = jsonResult(await build(dir, `oci-layout:${layout}:v1`, '--dry-run'));
+    expect(dry.status).toBe('built');
+    expect(dry.layers.every((l) => l.status === 'new')).toBe(true);
+    await expect(stat(layout)).rejects.toThrow(/ENOENT/);
+    const real = jsonResult(await build(dir, `oci-layout:${layout}:v1`));
+    expect(real.digest).toBe(dry.digest);
+    const again = jsonResult(await build(dir, `oci-layout:${layout}:v1`, '--dry-run'));
+    expect(again.status).toBe('skipped');
+  });
+});

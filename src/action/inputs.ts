@@ -1,0 +1,104 @@
+import * as core from '@actions/core';
+import type { LayerEncoding } from '../oci/media-types.ts';
+import type { UploadStrategy } from '../registry/upload-policy.ts';
+import { UserError } from '../util/errors.ts';
+
+/** The `model` command's inputs, checked: what action.yml declares, typed. */
+export interface ModelInputs {
+  path: string;
+  name: string;
+  target: string;
+  tags: string[];
+  encoding: LayerEncoding;
+  level: number;
+  concurrency: number;
+  include: string[];
+  exclude: string[];
+  annotations: Record<string, string>;
+  force: boolean;
+  dryRun: boolean;
+  username: string | undefined;
+  password: string | undefined;
+  plainHttp: string[];
+  mountFrom: string[];
+  upload: UploadStrategy | undefined;
+  cache: boolean;
+}
+
+/** Items separated by commas or new lines, trimmed, empty ones dropped (as docker/build-push-action reads lists). */
+export function listInput(name: string): string[] {
+  return core
+    .getInput(name)
+    .split(/[\n,]/)
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+function booleanInput(name: string): boolean {
+  const value = core.getInput(name).trim().toLowerCase();
+  if (value === '' || value === 'false') return false;
+  if (value === 'true') return true;
+  throw new UserError(`input ${name} must be true or false, not ${JSON.stringify(core.getInput(name))}`);
+}
+
+function integerInput(name: string, min: number, max: number): number {
+  const text = core.getInput(name).trim();
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < min || n > max)
+    throw new UserError(
+      `input ${name} must be a whole number from ${min} to ${max}, not ${JSON.stringify(text)}`,
+    );
+  return n;
+}
+
+function required(name: string): string {
+  const value = core.getInput(name).trim();
+  if (!value) throw new UserError(`input ${name} is required for command model`);
+  return value;
+}
+
+const ENCODINGS: Record<string, LayerEncoding> = { 'tar+zstd': 'tar+zstd', tar: 'tar', raw: 'raw' };
+
+export function readModelInputs(): ModelInputs {
+  const encoding = ENCODINGS[core.getInput('encoding').trim() || 'tar+zstd'];
+  if (!encoding)
+    throw new UserError(
+      `input encoding must be tar+zstd, tar or raw, not ${JSON.stringify(core.getInput('encoding'))}`,
+    );
+  const upload = core.getInput('upload').trim() || 'auto';
+  if (upload !== 'auto' && upload !== 'chunked' && upload !== 'single')
+    throw new UserError(`input upload must be auto, chunked or single, not ${JSON.stringify(upload)}`);
+  const annotations: Record<string, string> = {};
+  for (const line of core.getInput('annotations').split('\n')) {
+    if (!line.trim()) continue;
+    const eq = line.indexOf('=');
+    if (eq <= 0) throw new UserError(`input annotations: ${JSON.stringify(line.trim())} is not KEY=VALUE`);
+    annotations[line.slice(0, eq).trim()] = line.slice(eq + 1).trim();
+  }
+  const username = core.getInput('username').trim() || undefined;
+  const password = core.getInput('password') || undefined;
+  // Masked before anything else can print it.
+  if (password) core.setSecret(password);
+  if (password && !username) throw new UserError('input password is set but username is not');
+  if (username && !password) throw new UserError('input username is set but password is not');
+  return {
+    path: required('path'),
+    name: required('name'),
+    target: core.getInput('target').trim() || 'oci-layout:./oci-layout:latest',
+    tags: listInput('tags'),
+    encoding,
+    level: integerInput('compression-level', 1, 22),
+    concurrency: integerInput('concurrency', 1, 64),
+    include: listInput('include'),
+    exclude: listInput('exclude'),
+    annotations,
+    force: booleanInput('force'),
+    dryRun: booleanInput('dry-run'),
+    username,
+    password,
+    plainHttp: listInput('plain-http'),
+    mountFrom: listInput('mount-from'),
+    upload: upload === 'auto' ? undefined : upload,
+    cache: core.getInput('cache').trim() === '' ? true : booleanInput('cache'),
+  };
+}

@@ -1,0 +1,299 @@
+import { spawn } from 'node:child_process';
+import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { parseReference } from '../../src/oci/reference.ts';
+import { openRegistryTarget } from '../../src/registry/open-registry.ts';
+import { repoRoot } from '../helpers/cli.ts';
+import { sampleModel } from '../helpers/model.ts';
+import { startRegistry, type TestRegistry } from '../helpers/registry-server.ts';
+import { tempDir } from '../helpers/tmp.ts';
+import { skopeoJson } from '../helpers/tools.ts';
+
+// These tests run the committed bundle, dist/index.js, the way the Actions runner does: `node` on the
+// entry, inputs as INPUT_* variables, outputs and the job summary written to the files the runner
+// names in GITHUB_OUTPUT and GITHUB_STEP_SUMMARY.
+
+const distDir = path.join(repoRoot, 'dist');
+
+interface ActionRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  outputs: Record<string, string>;
+  summary: string;
+}
+
+/** Parses the runner's output file format (`name<<DELIMITER`, lines, `DELIMITER`). */
+function parseOutputs(text: string): Record<string, string> {
+  const outputs: Record<string, string> = {};
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const m = /^([^<]+)<<(.+)$/.exec(lines[i]!);
+    if (!m) continue;
+    const value: string[] = [];
+    for (i++; i < lines.length && lines[i] !== m[2]; i++) value.push(lines[i]!);
+    outputs[m[1]!] = value.join('\n');
+  }
+  return outputs;
+}
+
+async function runAction(
+  inputs: Record<string, string>,
+  options: { entry?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<ActionRun> {
+  const dir = await tempDir('model-oci-action-');
+  const outputFile = path.join(dir, 'output');
+  const summaryFile = path.join(dir, 'summary');
+  await writeFile(outputFile, '');
+  await writeFile(summaryFile, '');
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: dir,
+    RUNNER_TEMP: dir,
+    GITHUB_OUTPUT: outputFile,
+    GITHUB_STEP_SUMMARY: summaryFile,
+    ...options.env,
+  };
+  for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.toUpperCase()}`] = value;
+  const entry = options.entry ?? path.join(distDir, 'index.js');
+  const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>(
+    (resolve, reject) => {
+      const child = spawn(process.execPath, [entry], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+      });
+      child.stderr.on('data', (d: Buffer) => {
+        err += d.toString();
+      });
+      child.on('error', reject);
+      child.on('close', (c) => resolve({ code: c, stdout: out, stderr: err }));
+    },
+  );
+  return {
+    code,
+    stdout,
+    stderr,
+    outputs: parseOutputs(await readFile(outputFile, 'utf8')),
+    summary: await readFile(summaryFile, 'utf8'),
+  };
+}
+
+const failureLines = (run: ActionRun) => run.stdout.split('\n').filter((l) => l.startsWith('::error::'));
+
+describe('the bundled action (dist/index.js) against a real registry', () => {
+  let registry: TestRegistry;
+  beforeAll(async () => {
+    registry = await startRegistry();
+  });
+  afterAll(async () => {
+    await registry?.stop();
+  });
+
+  test('first run builds and pushes, the second reports skipped; outputs and summary say so', async () => {
+    const { dir } = await sampleModel({ seed: 31 });
+    const inputs = {
+      path: dir,
+      name: 'tiny-llm',
+      target: `${registry.host}/models/tiny-llm:1.0`,
+      tags: 'stable',
+    };
+    const first = await runAction(inputs);
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    const out = first.outputs;
+    expect(out.skipped).toBe('false');
+    expect(out.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(out.ref).toBe(`${registry.host}/models/tiny-llm@${out.digest}`);
+    expect(out['weights-digest']).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(Number(out['bytes-uploaded'])).toBeGreaterThan(4 * 4 * 1024 * 1024 * 0.7);
+    expect(out['layers-reused']).toBe('0');
+    const metadata = JSON.parse(out.metadata!);
+    expect(metadata).toMatchObject({ status: 'built', digest: out.digest, ref: out.ref, dryRun: false });
+    expect(metadata.tags).toEqual(expect.arrayContaining(['1.0', 'stable']));
+    expect(metadata.layers).toHaveLength(6);
+    // Grouped log sections, and the registry really has it under both tags.
+    expect(first.stdout).toContain('::group::Build tiny-llm');
+    for (const tag of ['1.0', 'stable']) {
+      const manifest = skopeoJson(
+        'inspect',
+        '--raw',
+        '--tls-verify=false',
+        `docker://${registry.host}/models/tiny-llm:${tag}`,
+      );
+      expect(manifest.layers.map((l: { digest: string }) => l.digest)).toEqual(
+        metadata.layers.map((l: { digest: string }) => l.digest),
+      );
+    }
+    expect(first.summary).toContain('### model-oci: tiny-llm built');
+    expect(first.summary).toContain('| model-00001-of-00004.safetensors.tar.zst | 4.0 MiB |');
+    expect(first.summary).toMatch(/\| uploaded \|/);
+    expect(first.summary).toContain(out.ref!);
+
+    const second = await runAction(inputs);
+    expect(second.code, second.stdout + second.stderr).toBe(0);
+    expect(second.outputs.skipped).toBe('true');
+    expect(second.outputs.digest).toBe(out.digest);
+    expect(second.outputs['bytes-uploaded']).toBe('0');
+    expect(second.outputs['weights-digest']).toBe(out['weights-digest']);
+    expect(second.summary).toContain('### model-oci: tiny-llm skipped');
+    expect(second.summary).toContain(`weights ${out['weights-digest']} are already in`);
+    expect(second.summary).toMatch(/\| skipped \|/);
+    expect(second.stdout).toMatch(/::notice::tiny-llm: skipped/);
+  });
+
+  test('a dry run packs and reports but pushes nothing', async () => {
+    const { dir } = await sampleModel({ seed: 32 });
+    const run = await runAction({
+      path: dir,
+      name: 'dry',
+      target: `${registry.host}/models/dry:1.0`,
+      'dry-run': 'true',
+    });
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(run.outputs.skipped).toBe('false');
+    expect(run.outputs['bytes-uploaded']).toBe('0');
+    expect(run.summary).toContain('Dry run');
+    expect(run.summary).toMatch(/\| would upload \|/);
+    const target = await openRegistryTarget(parseReference(`${registry.host}/models/dry`), 'pull', {
+      env: { PATH: process.env.PATH },
+      homeDir: await tempDir(),
+    });
+    try {
+      expect(await target.resolve('1.0')).toBeUndefined();
+      const metadata = JSON.parse(run.outputs.metadata!);
+      for (const layer of metadata.layers) expect(await target.hasBlob(layer.digest)).toBe(false);
+    } finally {
+      await target.close();
+    }
+  });
+
+  test('bad inputs fail with one ::error:: line before anything is pushed', async () => {
+    const { dir } = await sampleModel({ seed: 33 });
+    for (const [inputs, message] of [
+      [
+        { path: dir, name: 'x', target: `${registry.host}/m/x:1`, 'compression-level': '99' },
+        /compression-level must be a whole number from 1 to 22/,
+      ],
+      [
+        { path: dir, name: 'x', target: `${registry.host}/m/x:1`, force: 'yes' },
+        /input force must be true or false/,
+      ],
+      [{ name: 'x', target: `${registry.host}/m/x:1` }, /input path is required/],
+      [{ path: dir, name: 'x', target: `${registry.host}/m/X:1` }, /must be lowercase/],
+      [{ path: dir, name: 'x', command: 'deploy' }, /input command "deploy" is not known/],
+    ] as const) {
+      const run = await runAction(inputs);
+      expect(run.code).toBe(1);
+      const errors = failureLines(run);
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatch(message);
+    }
+  });
+});
+
+describe('credentials as docker/login-action leaves them', () => {
+  let registry: TestRegistry;
+  beforeAll(async () => {
+    registry = await startRegistry({ auth: 'htpasswd' });
+  });
+  afterAll(async () => {
+    await registry?.stop();
+  });
+
+  /** ~/.docker/config.json as `docker login` (which docker/login-action runs) writes it. */
+  async function loginHome(username: string, password: string): Promise<string> {
+    const home = await tempDir('model-oci-home-');
+    await mkdir(path.join(home, '.docker'), { recursive: true });
+    const auth = Buffer.from(`${username}:${password}`).toString('base64');
+    await writeFile(
+      path.join(home, '.docker', 'config.json'),
+      JSON.stringify({ auths: { [registry.host]: { auth } } }, null, '\t'),
+    );
+    return home;
+  }
+
+  test('used with no credential inputs; a wrong password fails clearly without the secret', async () => {
+    const { dir } = await sampleModel({ seed: 34 });
+    const inputs = { path: dir, name: 'private', target: `${registry.host}/team/private:1` };
+    const good = await runAction(inputs, {
+      env: { HOME: await loginHome(registry.username, registry.password) },
+    });
+    expect(good.code, good.stdout + good.stderr).toBe(0);
+    expect(good.stdout).toContain(`using basic auth for user "${registry.username}"`);
+    expect(good.outputs.skipped).toBe('false');
+
+    const wrong = 'not-the-password-9f3k';
+    const bad = await runAction(inputs, { env: { HOME: await loginHome(registry.username, wrong) } });
+    expect(bad.code).toBe(1);
+    const errors = failureLines(bad);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(new RegExp(`refused user "${registry.username}"`));
+    const everything = bad.stdout + bad.stderr + bad.summary + JSON.stringify(bad.outputs);
+    expect(everything).not.toContain(wrong);
+    expect(everything).not.toContain(Buffer.from(`${registry.username}:${wrong}`).toString('base64'));
+    // The runner masks what the action registered as secret.
+    expect(bad.stdout).toContain(`::add-mask::${wrong}`);
+  });
+});
+
+describe('the node:zlib fallback when the native zstd module cannot load', () => {
+  let registry: TestRegistry;
+  beforeAll(async () => {
+    registry = await startRegistry();
+  });
+  afterAll(async () => {
+    await registry?.stop();
+  });
+
+  test('the bundle without its .node files still builds, and the native decoder reads every layer', async () => {
+    const copy = path.join(await tempDir('model-oci-dist-'), 'dist');
+    await cp(distDir, copy, { recursive: true });
+    const natives = (await readdir(copy)).filter((f) => f.endsWith('.node'));
+    expect(natives.length).toBeGreaterThanOrEqual(2);
+    for (const f of natives) await rm(path.join(copy, f));
+
+    const { dir } = await sampleModel({ seed: 35 });
+    const run = await runAction(
+      { path: dir, name: 'fallback', target: `${registry.host}/models/fallback:1` },
+      { entry: path.join(copy, 'index.js') },
+    );
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/::notice::.*node:zlib/);
+    const metadata = JSON.parse(run.outputs.metadata!);
+
+    // Read back through the native path: the registry client, and @mongodb-js/zstd's own decoder.
+    const native = createRequire(import.meta.url)('@mongodb-js/zstd/bindings') as {
+      decompress(buf: Buffer): Promise<Buffer>;
+    };
+    const target = await openRegistryTarget(parseReference(`${registry.host}/models/fallback`), 'pull', {
+      env: { PATH: process.env.PATH },
+      homeDir: await tempDir(),
+    });
+    try {
+      for (const layer of metadata.layers as {
+        digest: string;
+        size: number;
+        mediaType: string;
+        files: { path: string }[];
+      }[]) {
+        const chunks: Buffer[] = [];
+        for await (const c of await target.fetchBlob({
+          mediaType: layer.mediaType,
+          digest: layer.digest as `sha256:${string}`,
+          size: layer.size,
+        }))
+          chunks.push(Buffer.from(c));
+        const tar = await native.decompress(Buffer.concat(chunks));
+        for (const file of layer.files) {
+          const original = await readFile(path.join(dir, file.path));
+          expect(tar.includes(original.subarray(0, Math.min(original.length, 64 * 1024)))).toBe(true);
+        }
+      }
+    } finally {
+      await target.close();
+    }
+  });
+});
