@@ -19,7 +19,9 @@ export interface ModelInputs {
   dryRun: boolean;
   username: string | undefined;
   password: string | undefined;
+  githubToken: string | undefined;
   plainHttp: string[];
+  caFiles: string[];
   mountFrom: string[];
   upload: UploadStrategy | undefined;
   cache: boolean;
@@ -41,8 +43,10 @@ function booleanInput(name: string): boolean {
   throw new UserError(`input ${name} must be true or false, not ${JSON.stringify(core.getInput(name))}`);
 }
 
-function integerInput(name: string, min: number, max: number): number {
+/** Empty means the default (the runner passes action.yml's defaults; a local run may pass nothing). */
+function integerInput(name: string, min: number, max: number, fallback: number): number {
   const text = core.getInput(name).trim();
+  if (text === '') return fallback;
   const n = Number(text);
   if (!/^\d+$/.test(text) || n < min || n > max)
     throw new UserError(
@@ -79,6 +83,8 @@ export function readModelInputs(): ModelInputs {
   const password = core.getInput('password') || undefined;
   // Masked before anything else can print it.
   if (password) core.setSecret(password);
+  const githubToken = core.getInput('github-token').trim() || undefined;
+  if (githubToken) core.setSecret(githubToken);
   if (password && !username) throw new UserError('input password is set but username is not');
   if (username && !password) throw new UserError('input username is set but password is not');
   return {
@@ -87,8 +93,8 @@ export function readModelInputs(): ModelInputs {
     target: core.getInput('target').trim() || 'oci-layout:./oci-layout:latest',
     tags: listInput('tags'),
     encoding,
-    level: integerInput('compression-level', 1, 22),
-    concurrency: integerInput('concurrency', 1, 64),
+    level: integerInput('compression-level', 1, 22, 3),
+    concurrency: integerInput('concurrency', 1, 64, 4),
     include: listInput('include'),
     exclude: listInput('exclude'),
     annotations,
@@ -96,7 +102,9 @@ export function readModelInputs(): ModelInputs {
     dryRun: booleanInput('dry-run'),
     username,
     password,
+    githubToken,
     plainHttp: listInput('plain-http'),
+    caFiles: listInput('ca-file'),
     mountFrom: listInput('mount-from'),
     upload: upload === 'auto' ? undefined : upload,
     cache: core.getInput('cache').trim() === '' ? true : booleanInput('cache'),

@@ -5,6 +5,7 @@ import type { Target } from '../content/target.ts';
 import { parseTargetRef, type TargetRef, targetTag } from '../content/target-ref.ts';
 import { type BuildEvent, type BuildResult, buildModel } from '../model/build.ts';
 import { parseReference } from '../oci/reference.ts';
+import { compressorNotice } from '../pack/zstd.ts';
 import { RegistryTarget } from '../registry/registry-target.ts';
 import { UserError } from '../util/errors.ts';
 import { formatBytes } from '../util/format.ts';
@@ -72,12 +73,17 @@ export async function runModelCommand(signal: AbortSignal): Promise<void> {
       ...(inputs.username ? { username: inputs.username } : {}),
       ...(inputs.password ? { password: inputs.password } : {}),
       plainHttp: inputs.plainHttp,
+      caFiles: inputs.caFiles,
+      // GitHub does not put the job's token in an action's environment; the input carries it.
+      ...(inputs.githubToken ? { env: { ...process.env, GITHUB_TOKEN: inputs.githubToken } } : {}),
       upload: inputs.upload ? { strategy: inputs.upload } : {},
       onSecret: (value) => core.setSecret(value),
       onCredential: (description) => core.info(`using ${description}`),
     },
   });
   const target = inputs.dryRun ? new DryRunTarget(opened) : opened;
+  const zstdNotice = inputs.encoding === 'tar+zstd' ? compressorNotice() : undefined;
+  if (zstdNotice) core.notice(zstdNotice);
   let result: BuildResult;
   try {
     result = await buildModel({

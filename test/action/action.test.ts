@@ -231,7 +231,12 @@ describe('credentials as docker/login-action leaves them', () => {
     const errors = failureLines(bad);
     expect(errors).toHaveLength(1);
     expect(errors[0]).toMatch(new RegExp(`refused user "${registry.username}"`));
-    const everything = bad.stdout + bad.stderr + bad.summary + JSON.stringify(bad.outputs);
+    // `::add-mask::` lines are how the runner learns what to mask; it never prints them.
+    const shown = bad.stdout
+      .split('\n')
+      .filter((l) => !l.startsWith('::add-mask::'))
+      .join('\n');
+    const everything = shown + bad.stderr + bad.summary + JSON.stringify(bad.outputs);
     expect(everything).not.toContain(wrong);
     expect(everything).not.toContain(Buffer.from(`${registry.username}:${wrong}`).toString('base64'));
     // The runner masks what the action registered as secret.
