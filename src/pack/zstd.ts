@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 
@@ -15,15 +17,55 @@ interface NativeZstd {
   compress(buf: Buffer, level?: number): Promise<Buffer>;
 }
 
+// `true` in the action's bundle (esbuild's define, scripts/build-dist.ts), undeclared elsewhere.
+declare const __MODEL_OCI_BUNDLED__: boolean | undefined;
+const BUNDLED = typeof __MODEL_OCI_BUNDLED__ !== 'undefined' && __MODEL_OCI_BUNDLED__;
+
+const NATIVE_NAME = '@mongodb-js/zstd';
+
+/** Why the native binding is not used; set when loadCompressor() chose node:zlib. */
+let nativeFailure: string | undefined;
+
+function isGlibc(): boolean {
+  // The report resolves the names of open sockets unless told not to (Node >= 22.13; untyped here).
+  const report = process.report as typeof process.report & { excludeNetwork?: boolean };
+  const excludeNetwork = report.excludeNetwork;
+  if (typeof excludeNetwork === 'boolean') report.excludeNetwork = true;
+  try {
+    const { header } = report.getReport() as { header?: { glibcVersionRuntime?: string } };
+    return Boolean(header?.glibcVersionRuntime);
+  } finally {
+    if (typeof excludeNetwork === 'boolean') report.excludeNetwork = excludeNetwork;
+  }
+}
+
+/**
+ * The addon the bundle ships next to itself: dist/zstd.linux-<x64|arm64>-gnu.node, copied from the
+ * @mongodb-js/zstd-linux-*-gnu packages. Chosen as @mongodb-js/zstd/bindings chooses (glibc per the
+ * process report's glibcVersionRuntime); other platforms get node:zlib.
+ */
+function loadBundledBinding(require: NodeJS.Require): NativeZstd {
+  const { platform, arch } = process;
+  if (platform !== 'linux' || (arch !== 'x64' && arch !== 'arm64') || !isGlibc())
+    throw new Error(
+      `no binary shipped for ${platform}-${arch}${platform === 'linux' ? ' without glibc' : ''}`,
+    );
+  const file = `zstd.linux-${arch}-gnu.node`;
+  if (!existsSync(fileURLToPath(new URL(file, import.meta.url)))) throw new Error(`${file} is missing`);
+  return require(`./${file}`) as NativeZstd;
+}
+
 function loadNative(): FrameCompressor | undefined {
   if (process.env.MODEL_OCI_ZSTD === 'zlib') return undefined;
   try {
     const require = createRequire(import.meta.url);
     // The package's index.js (1.2.2) calls the binding without the level, so every level came out
     // as 3; the napi binding underneath takes it. Use the binding directly.
-    const native = require('@mongodb-js/zstd/bindings') as NativeZstd;
+    const native = BUNDLED
+      ? loadBundledBinding(require)
+      : (require('@mongodb-js/zstd/bindings') as NativeZstd);
     return {
-      name: '@mongodb-js/zstd',
+      name: NATIVE_NAME,
       // The addon wants a Buffer; wrapping shares memory, it does not copy.
       compress: async (frame, level) => {
         try {
@@ -34,7 +76,9 @@ function loadNative(): FrameCompressor | undefined {
         }
       },
     };
-  } catch {
+  } catch (err) {
+    // napi-rs loaders throw multi-line errors; the first line says what failed.
+    nativeFailure = (err instanceof Error ? err.message : String(err)).split('\n')[0];
     return undefined;
   }
 }
@@ -69,4 +113,22 @@ export function loadCompressor(): FrameCompressor {
   if (!cached)
     throw new Error('no zstd implementation: @mongodb-js/zstd did not load and node:zlib has no zstd');
   return cached;
+}
+
+/**
+ * Undefined when frames go through the native binding; otherwise which implementation compresses
+ * and why the native one did not load (for the action to log as a notice). Chooses the compressor
+ * as loadCompressor() does, and does not throw.
+ */
+export function compressorNotice(): string | undefined {
+  let compressor: FrameCompressor;
+  try {
+    compressor = loadCompressor();
+  } catch (err) {
+    return `${err instanceof Error ? err.message : String(err)}${nativeFailure ? ` (${nativeFailure})` : ''}`;
+  }
+  if (compressor.name === NATIVE_NAME) return undefined;
+  if (process.env.MODEL_OCI_ZSTD === 'zlib')
+    return `zstd: compressing with ${compressor.name}, as MODEL_OCI_ZSTD=zlib asks`;
+  return `zstd: compressing with ${compressor.name}; the native ${NATIVE_NAME} binding did not load: ${nativeFailure}`;
 }
