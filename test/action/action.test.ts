@@ -144,6 +144,30 @@ describe('the bundled action (dist/index.js) against a real registry', () => {
     expect(second.stdout).toMatch(/::notice::tiny-llm: skipped/);
   });
 
+  test('a cache service that does not answer costs a warning, never the build', async () => {
+    const { dir } = await sampleModel({ seed: 36 });
+    // Both generations of the Actions cache service, pointed at a port where nothing listens.
+    for (const env of [
+      { ACTIONS_CACHE_URL: 'http://127.0.0.1:9/', ACTIONS_RUNTIME_TOKEN: 'token' },
+      {
+        ACTIONS_CACHE_SERVICE_V2: 'true',
+        ACTIONS_RESULTS_URL: 'http://127.0.0.1:9/',
+        ACTIONS_RUNTIME_TOKEN: 'token',
+      },
+    ]) {
+      const run = await runAction(
+        { path: dir, name: 'cached', target: `${registry.host}/models/cached:1.0` },
+        { env: { ...env, GITHUB_RUN_ID: '1', GITHUB_RUN_ATTEMPT: '1' } },
+      );
+      expect(run.code, run.stdout + run.stderr).toBe(0);
+      // @actions/cache reports the failure as a warning itself and carries on.
+      expect(run.stdout).toMatch(/::warning::(digest cache: restore failed|Failed to restore)/);
+      expect(run.stdout).toMatch(/::warning::(digest cache: save failed|Failed to save)/);
+      expect(failureLines(run)).toEqual([]);
+      expect(run.outputs.digest).toMatch(/^sha256:/);
+    }
+  });
+
   test('a dry run packs and reports but pushes nothing', async () => {
     const { dir } = await sampleModel({ seed: 32 });
     const run = await runAction({
