@@ -1,6 +1,7 @@
 #!/bin/sh
-# The real tools and servers the tests use: zstd, skopeo, GNU tar, CNCF Distribution (docker-registry)
-# and openssl for the test CA and token-signing keys (Debian packages).
+# The real tools and servers the tests use: zstd, skopeo, GNU tar, CNCF Distribution (docker-registry),
+# openssl for the test CA and token-signing keys, buildah for the base image builder and a static
+# busybox (/bin/busybox) to make the upstream test image from (Debian packages).
 # Installs the missing ones with apt-get when allowed (root, or sudo without a password).
 set -e
 missing=""
@@ -9,6 +10,8 @@ command -v skopeo >/dev/null 2>&1 || missing="$missing skopeo"
 tar --version 2>/dev/null | grep -q 'GNU tar' || missing="$missing tar"
 command -v docker-registry >/dev/null 2>&1 || missing="$missing docker-registry"
 command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
+command -v buildah >/dev/null 2>&1 || missing="$missing buildah"
+ldd /bin/busybox 2>&1 | grep -q 'not a dynamic' || missing="$missing busybox-static"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" = 0 ]; then
   sudo=""
