@@ -25,6 +25,8 @@ export interface ModelInputs {
   mountFrom: string[];
   upload: UploadStrategy | undefined;
   cache: boolean;
+  runtime: string | undefined;
+  index: string | undefined;
 }
 
 /** Items separated by commas or new lines, trimmed, empty ones dropped (as docker/build-push-action reads lists). */
@@ -108,5 +110,53 @@ export function readModelInputs(): ModelInputs {
     mountFrom: listInput('mount-from'),
     upload: upload === 'auto' ? undefined : upload,
     cache: core.getInput('cache').trim() === '' ? true : booleanInput('cache'),
+    runtime: core.getInput('runtime').trim() || undefined,
+    index: core.getInput('index').trim() || undefined,
   };
 }
+
+/** Inputs every registry-facing command shares: credentials, plain-http hosts, CA files. */
+export interface RegistryInputs {
+  username: string | undefined;
+  password: string | undefined;
+  githubToken: string | undefined;
+  plainHttp: string[];
+  caFiles: string[];
+}
+
+export function readRegistryInputs(): RegistryInputs {
+  const username = core.getInput('username').trim() || undefined;
+  const password = core.getInput('password') || undefined;
+  if (password) core.setSecret(password);
+  if (password && !username) throw new UserError('input password is set but username is not');
+  if (username && !password) throw new UserError('input username is set but password is not');
+  const githubToken = core.getInput('github-token').trim() || undefined;
+  if (githubToken) core.setSecret(githubToken);
+  return {
+    username,
+    password,
+    githubToken,
+    plainHttp: listInput('plain-http'),
+    caFiles: listInput('ca-file'),
+  };
+}
+
+/** KEY=VALUE lines (build args, annotations) → a record; one-line error naming the input. */
+export function keyValueInput(name: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of core.getInput(name).split('\n')) {
+    if (!line.trim()) continue;
+    const eq = line.indexOf('=');
+    if (eq <= 0) throw new UserError(`input ${name}: ${JSON.stringify(line.trim())} is not KEY=VALUE`);
+    out[line.slice(0, eq).trim()] = line.slice(eq + 1).trim();
+  }
+  return out;
+}
+
+export function requiredInput(name: string, command: string): string {
+  const value = core.getInput(name).trim();
+  if (!value) throw new UserError(`input ${name} is required for command ${command}`);
+  return value;
+}
+
+export { booleanInput };

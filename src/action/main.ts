@@ -3,9 +3,16 @@ import { fileURLToPath } from 'node:url';
 import * as core from '@actions/core';
 import { errorMessage } from '../util/errors.ts';
 import { rerunTuned } from '../util/runtime-tuning.ts';
+import { runBaseCommand } from './base-command.ts';
+import { runIndexCommand, runResolveCommand } from './index-command.ts';
 import { runModelCommand } from './model-command.ts';
 
-const COMMANDS: Record<string, (signal: AbortSignal) => Promise<void>> = { model: runModelCommand };
+const COMMANDS: Record<string, (signal: AbortSignal) => Promise<void>> = {
+  model: runModelCommand,
+  base: runBaseCommand,
+  index: runIndexCommand,
+  resolve: runResolveCommand,
+};
 
 async function main(): Promise<void> {
   const controller = new AbortController();

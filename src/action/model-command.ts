@@ -9,8 +9,10 @@ import { compressorNotice } from '../pack/zstd.ts';
 import { RegistryTarget } from '../registry/registry-target.ts';
 import { UserError } from '../util/errors.ts';
 import { formatBytes } from '../util/format.ts';
+import { recordInIndex } from './compat-steps.ts';
 import { DigestCacheStore } from './digest-cache-store.ts';
 import { type ModelInputs, readModelInputs } from './inputs.ts';
+import { registryOptions } from './registry-options.ts';
 import { summaryMarkdown } from './summary.ts';
 
 /** Progress lines at most this often: Actions logs are no TTY, and a line per frame would flood them. */
@@ -68,19 +70,13 @@ export async function runModelCommand(signal: AbortSignal): Promise<void> {
   }
 
   core.startGroup(`Build ${inputs.name} → ${inputs.target}${inputs.dryRun ? ' (dry run)' : ''}`);
-  const opened = await openTarget(ref, {
-    registry: {
-      ...(inputs.username ? { username: inputs.username } : {}),
-      ...(inputs.password ? { password: inputs.password } : {}),
-      plainHttp: inputs.plainHttp,
-      caFiles: inputs.caFiles,
-      // GitHub does not put the job's token in an action's environment; the input carries it.
-      ...(inputs.githubToken ? { env: { ...process.env, GITHUB_TOKEN: inputs.githubToken } } : {}),
-      upload: inputs.upload ? { strategy: inputs.upload } : {},
-      onSecret: (value) => core.setSecret(value),
-      onCredential: (description) => core.info(`using ${description}`),
-    },
-  });
+  const registry = registryOptions(inputs, inputs.upload);
+  if (inputs.index && (ref.kind !== 'registry' || inputs.dryRun)) {
+    throw new UserError(
+      'input index needs a registry target and no dry run (the index lives on the registry)',
+    );
+  }
+  const opened = await openTarget(ref, { registry });
   const target = inputs.dryRun ? new DryRunTarget(opened) : opened;
   const zstdNotice = inputs.encoding === 'tar+zstd' ? compressorNotice() : undefined;
   if (zstdNotice) core.notice(zstdNotice);
@@ -99,6 +95,7 @@ export async function runModelCommand(signal: AbortSignal): Promise<void> {
       exclude: inputs.exclude,
       annotations: inputs.annotations,
       force: inputs.force,
+      ...(inputs.runtime ? { runtime: inputs.runtime } : {}),
       ...(store
         ? { digestCache: store.file, digestCacheMatch: 'portable' as const }
         : { digestCache: false as const }),
@@ -106,9 +103,12 @@ export async function runModelCommand(signal: AbortSignal): Promise<void> {
       signal,
       onEvent: progressLogger(),
     });
+    core.endGroup();
+    if (inputs.index && opened instanceof RegistryTarget) {
+      await recordInIndex(inputs.index, opened, result.digest, registry, signal);
+    }
   } finally {
     await target.close?.();
-    core.endGroup();
   }
 
   const byDigest = refByDigest(ref, result);

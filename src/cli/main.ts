@@ -1,4 +1,5 @@
 import { errorMessage, UserError } from '../util/errors.ts';
+import { BASE_BUILD_HELP, baseBuildCommand, INDEX_HELP, indexCommand } from './compat-commands.ts';
 import { MODEL_BUILD_HELP, modelBuildCommand } from './model-build.ts';
 import { MODEL_INSPECT_HELP, modelInspectCommand } from './model-inspect.ts';
 
@@ -7,6 +8,9 @@ const HELP = `model-oci: build LLM weights into reproducible, zstd-compressed OC
 Usage:
   model-oci model build <dir> --name <name> [--to oci-layout:PATH[:TAG] | REGISTRY/REPO:TAG] [options]
   model-oci model inspect --from REGISTRY/REPO:TAG | oci-layout:PATH:TAG [--json]
+  model-oci base build <context> --image REGISTRY/REPO:TAG [options]
+  model-oci index record|update --index REGISTRY/CATALOG:TAG [--from REF]
+  model-oci resolve --index REGISTRY/CATALOG:TAG --model NAME [--runtime "NAME RANGE"]
 
 Run "model-oci model build --help" or "model-oci model inspect --help" for the options.
 `;
@@ -43,6 +47,23 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
         return 0;
       }
       return await modelBuildCommand(rest, io, controller.signal);
+    }
+    const wantsHelp = rest.includes('--help') || rest.includes('-h');
+    if (group === 'base' && command === 'build') {
+      if (wantsHelp) {
+        io.stdout(BASE_BUILD_HELP);
+        return 0;
+      }
+      return await baseBuildCommand(rest, io, controller.signal);
+    }
+    if (group === 'index' || group === 'resolve') {
+      const args =
+        group === 'resolve' ? [command, ...rest].filter((a): a is string => a !== undefined) : rest;
+      if (args.includes('--help') || args.includes('-h') || command === '--help') {
+        io.stdout(INDEX_HELP);
+        return 0;
+      }
+      return await indexCommand(group === 'resolve' ? 'resolve' : command, args, io, controller.signal);
     }
     if (group === 'model' && command === 'inspect') {
       if (rest.includes('--help') || rest.includes('-h')) {

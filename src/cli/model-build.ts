@@ -32,6 +32,7 @@ Options:
   --include GLOB         package only matching files (repeatable)
   --exclude GLOB         leave matching files out (repeatable; .git, .cache, .huggingface always are)
   --annotation KEY=VALUE manifest annotation (repeatable)
+  --runtime "NAME RANGE" the runtime the model needs, e.g. "vllm >=0.8 <0.9" (for the compatibility index)
   --concurrency N        layers packed and uploaded at once (default 2 into a layout, 4 to a registry)
   --digest-cache FILE    where file digests are cached (default: under ~/.cache/model-oci)
   --no-digest-cache      do not read or write the digest cache
@@ -112,6 +113,7 @@ function parseBuildArgs(argv: readonly string[]) {
       include: { type: 'string', multiple: true, default: [] },
       exclude: { type: 'string', multiple: true, default: [] },
       annotation: { type: 'string', multiple: true, default: [] },
+      runtime: { type: 'string' },
       concurrency: { type: 'string' },
       'digest-cache': { type: 'string' },
       'no-digest-cache': { type: 'boolean', default: false },
@@ -166,6 +168,7 @@ async function build(
     include: values.include,
     exclude: values.exclude,
     annotations: parseAnnotations(values.annotation),
+    ...(values.runtime !== undefined ? { runtime: values.runtime } : {}),
     force: values.force,
     verify: values.verify,
     digestCache: values['no-digest-cache'] ? false : values['digest-cache'],

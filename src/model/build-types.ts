@@ -39,6 +39,8 @@ export interface BuildOptions {
    * artifact of this model: their blobs are mounted, not uploaded.
    */
   reuseFrom?: readonly Target[];
+  /** The runtime the model needs, `<name> <semver range>` (e.g. `vllm >=0.8 <0.9`); recorded on the manifest. */
+  runtime?: string;
   /** Layers packed at once; frames in flight are bounded separately. */
   concurrency?: number;
   signal?: AbortSignal;

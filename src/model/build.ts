@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import type { Target } from '../content/target.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import type { Digest } from '../oci/digest.ts';
+import { ANNOTATION } from '../oci/media-types.ts';
 import { checkTag } from '../oci/reference.ts';
 import { hashFiles } from '../pack/file-hasher.ts';
 import { reproducibleMtime } from '../pack/tar-header.ts';
@@ -45,9 +46,26 @@ function checkOptions(options: BuildOptions): void {
   if (!Number.isInteger(frameSize) || frameSize < 64 * 1024 || frameSize > 256 * 1024 * 1024) {
     throw new UserError(`frame size ${frameSize} is out of range (64 KiB–256 MiB)`);
   }
+  if (options.runtime !== undefined) parseRuntimeRequirement(options.runtime);
   const concurrency = options.concurrency ?? 2;
   if (!Number.isInteger(concurrency) || concurrency < 1)
     throw new UserError(`concurrency must be a whole number ≥ 1`);
+}
+
+/** `vllm >=0.8 <0.9` → name and range; the range's grammar is checked where it is matched (compat). */
+export function parseRuntimeRequirement(text: string): { name: string; range: string } {
+  const m = /^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s+(\S.*?)\s*$/.exec(text);
+  if (!m) {
+    throw new UserError(
+      `runtime ${JSON.stringify(text)}: expected "<name> <version range>", e.g. "vllm >=0.8 <0.9"`,
+    );
+  }
+  return { name: m[1]!, range: m[2]! };
+}
+
+function normaliseRuntime(text: string): string {
+  const { name, range } = parseRuntimeRequirement(text);
+  return `${name} ${range.replace(/\s+/g, ' ')}`;
 }
 
 /**
@@ -245,7 +263,10 @@ export async function buildModel(options: BuildOptions): Promise<BuildResult> {
     weightsDigest: weights,
     layers: layerDescriptors,
     diffIds: records.map((r) => r.diffId),
-    annotations: { ...options.annotations },
+    annotations: {
+      ...options.annotations,
+      ...(options.runtime ? { [ANNOTATION.runtimeRequires]: normaliseRuntime(options.runtime) } : {}),
+    },
   });
   const config = await target.putBlob(artifact.config.descriptor, artifact.config.bytes, signal);
   await target.putManifest(

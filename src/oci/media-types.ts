@@ -39,6 +39,11 @@ export const ANNOTATION = {
   weightsDigest: 'io.model-oci.weights.digest',
   encoding: 'io.model-oci.encoding',
   layerFiles: 'io.model-oci.files',
+  /** On a model artifact: the runtime it needs, `<name> <semver range>` (docs/compat-index.md). */
+  runtimeRequires: 'io.model-oci.runtime.requires',
+  /** On a base image: the runtime it provides, name and version. */
+  runtimeName: 'io.model-oci.runtime.name',
+  runtimeVersion: 'io.model-oci.runtime.version',
 } as const;
 
 /** Docker's manifest types, which registries still serve for images pushed by docker. */

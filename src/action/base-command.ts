@@ -1,0 +1,93 @@
+import * as core from '@actions/core';
+import { buildBase } from '../base/build-base.ts';
+import { parseReference } from '../oci/reference.ts';
+import { openRegistryTarget } from '../registry/open-registry.ts';
+import { UserError } from '../util/errors.ts';
+import { recordInIndex } from './compat-steps.ts';
+import { booleanInput, keyValueInput, readRegistryInputs, requiredInput } from './inputs.ts';
+import { registryOptions } from './registry-options.ts';
+
+/** `name version` → the runtime a base image provides. */
+function parseProvides(text: string): { name: string; version: string } {
+  const m = /^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s+v?(\d[\w.+-]*)\s*$/.exec(text);
+  if (!m)
+    throw new UserError(
+      `input runtime ${JSON.stringify(text)}: a base image provides "<name> <version>", e.g. "vllm 0.8.5"`,
+    );
+  return { name: m[1]!, version: m[2]! };
+}
+
+/**
+ * `command: base` — builds the runtime base image when its inputs or its FROM images changed (or
+ * with force), pushes it with zstd layers, and records it in the compatibility index.
+ */
+export async function runBaseCommand(signal: AbortSignal): Promise<void> {
+  const image = requiredInput('target', 'base');
+  const registryInputs = readRegistryInputs();
+  const registry = registryOptions(registryInputs);
+  const builder = core.getInput('builder').trim() || 'auto';
+  if (builder !== 'auto' && builder !== 'buildx' && builder !== 'buildah')
+    throw new UserError(`input builder must be auto, buildx or buildah, not ${JSON.stringify(builder)}`);
+  const runtimeText = core.getInput('runtime').trim();
+  const index = core.getInput('index').trim() || undefined;
+  const dockerfile = core.getInput('dockerfile').trim();
+  const target = core.getInput('build-target').trim();
+  const platform = core.getInput('platform').trim();
+
+  core.startGroup(`Base image ${image}`);
+  const result = await buildBase({
+    context: core.getInput('context').trim() || '.',
+    ...(dockerfile ? { dockerfile } : {}),
+    image,
+    buildArgs: keyValueInput('build-args'),
+    ...(target ? { target } : {}),
+    ...(platform ? { platform } : {}),
+    builder,
+    force: booleanInput('force'),
+    ...(runtimeText ? { runtime: parseProvides(runtimeText) } : {}),
+    registry,
+    signal,
+    onLog: (line) => core.info(line),
+  });
+  core.endGroup();
+
+  if (result.status === 'skipped') core.notice(`${image}: skipped, ${result.reason}`);
+  else core.info(`pushed ${result.ref}`);
+  core.setOutput('digest', result.digest);
+  core.setOutput('ref', result.ref);
+  core.setOutput('input-digest', result.inputDigest);
+  core.setOutput('skipped', String(result.status === 'skipped'));
+  core.setOutput('upstream', JSON.stringify(result.upstream));
+  core.setOutput('runtime-version', result.runtime ? `${result.runtime.name} ${result.runtime.version}` : '');
+  core.setOutput('metadata', JSON.stringify(result));
+  const upstream = result.upstream.map((u) => `| \`${u.image}\` | \`${u.digest}\` |`).join('\n');
+  await core.summary
+    .addRaw(
+      [
+        `### model-oci: base image ${result.status === 'skipped' ? 'skipped' : 'built'}`,
+        '',
+        result.status === 'skipped' ? `Nothing was built: ${result.reason}.\n` : '',
+        '| | |',
+        '|---|---|',
+        `| image | \`${result.ref}\` |`,
+        `| input digest | \`${result.inputDigest}\` |`,
+        `| runtime | ${result.runtime ? `${result.runtime.name} ${result.runtime.version}` : '(not declared)'} |`,
+        `| builder | ${result.builder} |`,
+        '',
+        '| FROM image | digest |',
+        '|---|---|',
+        upstream,
+        '',
+      ].join('\n'),
+    )
+    .write();
+
+  if (index) {
+    const source = await openRegistryTarget(parseReference(image), 'pull', registry);
+    try {
+      await recordInIndex(index, source, result.digest, registry, signal);
+    } finally {
+      await source.close();
+    }
+  }
+}

@@ -1,0 +1,68 @@
+import type { Descriptor, Platform } from '../oci/descriptor.ts';
+import type { Digest } from '../oci/digest.ts';
+import { splitDigest } from '../oci/digest.ts';
+
+// The compatibility index: its annotation keys, record tags and what one entry says.
+// docs/compat-index.md describes the format; keep the two in step.
+
+export const CATALOG_SCHEMA_VERSION = '1';
+export const CATALOG_ARTIFACT_TYPE = 'application/vnd.model-oci.catalog.v1+json';
+
+export const KEY = {
+  // On the artifacts themselves (what their builders declare).
+  requires: 'io.model-oci.runtime.requires',
+  runtimeName: 'io.model-oci.runtime.name',
+  runtimeVersion: 'io.model-oci.runtime.version',
+  title: 'org.opencontainers.image.title',
+  created: 'org.opencontainers.image.created',
+  weightsDigest: 'io.model-oci.weights.digest',
+  // On the index and its entries.
+  schema: 'io.model-oci.catalog.schema',
+  models: 'io.model-oci.catalog.models',
+  bases: 'io.model-oci.catalog.bases',
+  pairs: 'io.model-oci.catalog.pairs',
+  kind: 'io.model-oci.catalog.kind',
+  record: 'io.model-oci.catalog.record',
+  compatibleBases: 'io.model-oci.compatible-bases',
+} as const;
+
+export type RecordKind = 'model' | 'base';
+
+/** `model-<12 hex>` or `base-<12 hex>`: the immutable tag of a record in the catalog repository. */
+export const RECORD_TAG = /^(model|base)-([0-9a-f]{12})$/;
+
+export function recordTag(kind: RecordKind, digest: Digest): string {
+  return `${kind}-${splitDigest(digest)[1].slice(0, 12)}`;
+}
+
+/** What the index needs to know about a recorded model artifact. */
+export interface ModelRecord {
+  kind: 'model';
+  tag: string;
+  descriptor: Descriptor;
+  name: string;
+  /** `<runtime> <semver range>`, as declared. */
+  requires: string;
+  created?: string;
+  weightsDigest?: string;
+}
+
+/** What the index needs to know about a recorded base image. */
+export interface BaseRecord {
+  kind: 'base';
+  tag: string;
+  descriptor: Descriptor;
+  runtime: string;
+  version: string;
+  created?: string;
+  platform?: Platform;
+}
+
+export type CatalogRecord = ModelRecord | BaseRecord;
+
+/** One element of a model entry's `io.model-oci.compatible-bases`. */
+export interface CompatibleBase {
+  digest: Digest;
+  runtime: string;
+  version: string;
+}
