@@ -1,10 +1,11 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parseReference } from '../../src/oci/reference.ts';
 import { openRegistryTarget } from '../../src/registry/open-registry.ts';
+import { openRepo, pushBase } from '../compat/kit.ts';
 import { repoRoot } from '../helpers/cli.ts';
 import { sampleModel } from '../helpers/model.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry-server.ts';
@@ -215,6 +216,123 @@ describe('the bundled action (dist/index.js) against a real registry', () => {
       expect(errors).toHaveLength(1);
       expect(errors[0]).toMatch(message);
     }
+  });
+});
+
+describe('the index and resolve commands of the bundle', () => {
+  let registry: TestRegistry;
+  beforeAll(async () => {
+    registry = await startRegistry();
+  });
+  afterAll(async () => {
+    await registry?.stop();
+  });
+
+  test('model with runtime and index records itself; index records a base; resolve answers', async () => {
+    const { dir } = await sampleModel({ seed: 37 });
+    const index = `${registry.host}/models/catalog:index`;
+    const model = await runAction({
+      path: dir,
+      name: 'served',
+      target: `${registry.host}/models/served:1`,
+      runtime: 'vllm >=0.8 <0.9',
+      index,
+    });
+    expect(model.code, model.stdout + model.stderr).toBe(0);
+    expect(model.outputs['index-digest']).toMatch(/^sha256:/);
+    expect(model.stdout).toContain('::group::Record in the compatibility index');
+
+    const home = await tempDir();
+    const bases = await openRepo(registry.host, 'runtimes/vllm', home);
+    try {
+      const base = await pushBase(bases, '0.8.5', { runtime: 'vllm', version: '0.8.5' });
+      const recorded = await runAction({
+        command: 'index',
+        index,
+        target: `${registry.host}/runtimes/vllm:0.8.5`,
+      });
+      expect(recorded.code, recorded.stdout + recorded.stderr).toBe(0);
+
+      const resolved = await runAction({ command: 'resolve', index, name: 'served' });
+      expect(resolved.code, resolved.stdout + resolved.stderr).toBe(0);
+      expect(resolved.outputs['model-digest']).toBe(model.outputs.digest);
+      expect(resolved.outputs['base-digest']).toBe(base.digest);
+      expect(resolved.outputs['base-ref']).toBe(`${registry.host}/models/catalog@${base.digest}`);
+      expect(resolved.outputs['runtime-version']).toBe('vllm 0.8.5');
+
+      const none = await runAction({ command: 'resolve', index, name: 'served', runtime: 'vllm >=0.9' });
+      expect(none.code).toBe(1);
+      expect(failureLines(none)).toHaveLength(1);
+    } finally {
+      await bases.close();
+    }
+  });
+});
+
+describe('the base command of the bundle (buildah)', () => {
+  let registry: TestRegistry;
+  beforeAll(async () => {
+    registry = await startRegistry();
+  });
+  afterAll(async () => {
+    await registry?.stop();
+  });
+
+  test('builds and pushes the base with zstd layers, then skips it; outputs and summary say so', async () => {
+    const work = await tempDir('model-oci-base-action-');
+    const storage = [
+      '--storage-driver',
+      'vfs',
+      '--root',
+      path.join(work, 'root'),
+      '--runroot',
+      path.join(work, 'run'),
+    ];
+    const buildah = (...args: string[]) =>
+      execFileSync('buildah', [...storage, ...args], {
+        encoding: 'utf8',
+        env: { ...process.env, BUILDAH_ISOLATION: 'chroot' },
+      }).trim();
+    const c = buildah('from', 'scratch');
+    buildah('copy', c, '/bin/busybox', '/bin/busybox');
+    buildah('commit', '-q', c, 'upstream:1');
+    buildah('rm', c);
+    buildah('push', '-q', '--tls-verify=false', 'upstream:1', `docker://${registry.host}/upstream/os:1`);
+    const context = path.join(work, 'ctx');
+    await mkdir(context);
+    await writeFile(
+      path.join(context, 'Dockerfile'),
+      `FROM ${registry.host}/upstream/os:1\nCOPY app.txt /app.txt\n`,
+    );
+    await writeFile(path.join(context, 'app.txt'), 'runtime\n');
+    const inputs = {
+      command: 'base',
+      context,
+      target: `${registry.host}/runtimes/vllm:0.8.5`,
+      runtime: 'vllm 0.8.5',
+      builder: 'buildah',
+    };
+    const first = await runAction(inputs);
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    expect(first.outputs.skipped).toBe('false');
+    expect(first.outputs['input-digest']).toMatch(/^sha256:/);
+    expect(JSON.parse(first.outputs.upstream!)[0].image).toBe(`${registry.host}/upstream/os:1`);
+    expect(first.outputs['runtime-version']).toBe('vllm 0.8.5');
+    const manifest = skopeoJson(
+      'inspect',
+      '--raw',
+      '--tls-verify=false',
+      `docker://${registry.host}/runtimes/vllm:0.8.5`,
+    );
+    for (const layer of manifest.layers)
+      expect(layer.mediaType).toBe('application/vnd.oci.image.layer.v1.tar+zstd');
+    expect(first.summary).toContain('### model-oci: base image built');
+
+    const second = await runAction(inputs);
+    expect(second.code, second.stdout + second.stderr).toBe(0);
+    expect(second.outputs.skipped).toBe('true');
+    expect(second.outputs.digest).toBe(first.outputs.digest);
+    expect(second.summary).toContain('### model-oci: base image skipped');
   });
 });
 
