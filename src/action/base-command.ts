@@ -1,21 +1,12 @@
 import * as core from '@actions/core';
 import { buildBase } from '../base/build-base.ts';
+import { parseProvidedRuntime } from '../base/runtime.ts';
 import { parseReference } from '../oci/reference.ts';
 import { openRegistryTarget } from '../registry/open-registry.ts';
 import { UserError } from '../util/errors.ts';
 import { recordInIndex } from './compat-steps.ts';
 import { booleanInput, keyValueInput, readRegistryInputs, requiredInput } from './inputs.ts';
 import { registryOptions } from './registry-options.ts';
-
-/** `name version` → the runtime a base image provides. */
-function parseProvides(text: string): { name: string; version: string } {
-  const m = /^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s+v?(\d[\w.+-]*)\s*$/.exec(text);
-  if (!m)
-    throw new UserError(
-      `input runtime ${JSON.stringify(text)}: a base image provides "<name> <version>", e.g. "vllm 0.8.5"`,
-    );
-  return { name: m[1]!, version: m[2]! };
-}
 
 /**
  * `command: base` — builds the runtime base image when its inputs or its FROM images changed (or
@@ -44,7 +35,7 @@ export async function runBaseCommand(signal: AbortSignal): Promise<void> {
     ...(platform ? { platform } : {}),
     builder,
     force: booleanInput('force'),
-    ...(runtimeText ? { runtime: parseProvides(runtimeText) } : {}),
+    ...(runtimeText ? { runtime: parseProvidedRuntime(runtimeText, 'input runtime') } : {}),
     registry,
     signal,
     onLog: (line) => core.info(line),

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { buildBase } from '../base/build-base.ts';
+import { parseProvidedRuntime } from '../base/runtime.ts';
 import { updateIndex } from '../compat/index-update.ts';
 import { recordArtifact } from '../compat/record.ts';
 import { resolveModel } from '../compat/resolve.ts';
@@ -62,13 +63,6 @@ async function withCatalog<T>(
   }
 }
 
-function parseProvides(text: string): { name: string; version: string } {
-  const m = /^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s+v?(\d[\w.+-]*)\s*$/.exec(text);
-  if (!m)
-    throw new UserError(`--runtime ${JSON.stringify(text)}: expected "<name> <version>", e.g. "vllm 0.8.5"`);
-  return { name: m[1]!, version: m[2]! };
-}
-
 async function record(
   indexRef: string | undefined,
   source: RegistryTarget,
@@ -128,7 +122,7 @@ export async function baseBuildCommand(
     ...(values.platform ? { platform: values.platform } : {}),
     builder,
     force: values.force,
-    ...(values.runtime ? { runtime: parseProvides(values.runtime) } : {}),
+    ...(values.runtime ? { runtime: parseProvidedRuntime(values.runtime, '--runtime') } : {}),
     registry,
     signal,
     ...(values.quiet ? {} : { onLog: (line: string) => io.stderr(`${line}\n`) }),

@@ -1,6 +1,7 @@
 import type { Descriptor, Platform } from '../oci/descriptor.ts';
 import type { Digest } from '../oci/digest.ts';
 import { splitDigest } from '../oci/digest.ts';
+import { ANNOTATION } from '../oci/media-types.ts';
 
 // The compatibility index: its annotation keys, record tags and what one entry says.
 // docs/compat-index.md describes the format; keep the two in step.
@@ -9,13 +10,13 @@ export const CATALOG_SCHEMA_VERSION = '1';
 export const CATALOG_ARTIFACT_TYPE = 'application/vnd.model-oci.catalog.v1+json';
 
 export const KEY = {
-  // On the artifacts themselves (what their builders declare).
-  requires: 'io.model-oci.runtime.requires',
-  runtimeName: 'io.model-oci.runtime.name',
-  runtimeVersion: 'io.model-oci.runtime.version',
-  title: 'org.opencontainers.image.title',
-  created: 'org.opencontainers.image.created',
-  weightsDigest: 'io.model-oci.weights.digest',
+  // On the artifacts themselves (what their builders declare): the same keys they write.
+  requires: ANNOTATION.runtimeRequires,
+  runtimeName: ANNOTATION.runtimeName,
+  runtimeVersion: ANNOTATION.runtimeVersion,
+  title: ANNOTATION.title,
+  created: ANNOTATION.created,
+  weightsDigest: ANNOTATION.weightsDigest,
   // On the index and its entries.
   schema: 'io.model-oci.catalog.schema',
   models: 'io.model-oci.catalog.models',

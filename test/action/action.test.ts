@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parseReference } from '../../src/oci/reference.ts';
 import { openRegistryTarget } from '../../src/registry/open-registry.ts';
 import { openRepo, pushBase } from '../compat/kit.ts';
+import { isolatedBuildah } from '../helpers/buildah.ts';
 import { repoRoot } from '../helpers/cli.ts';
 import { sampleModel } from '../helpers/model.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry-server.ts';
@@ -280,24 +281,7 @@ describe('the base command of the bundle (buildah)', () => {
 
   test('builds and pushes the base with zstd layers, then skips it; outputs and summary say so', async () => {
     const work = await tempDir('model-oci-base-action-');
-    const storage = [
-      '--storage-driver',
-      'vfs',
-      '--root',
-      path.join(work, 'root'),
-      '--runroot',
-      path.join(work, 'run'),
-    ];
-    const buildah = (...args: string[]) =>
-      execFileSync('buildah', [...storage, ...args], {
-        encoding: 'utf8',
-        env: { ...process.env, BUILDAH_ISOLATION: 'chroot' },
-      }).trim();
-    const c = buildah('from', 'scratch');
-    buildah('copy', c, '/bin/busybox', '/bin/busybox');
-    buildah('commit', '-q', c, 'upstream:1');
-    buildah('rm', c);
-    buildah('push', '-q', '--tls-verify=false', 'upstream:1', `docker://${registry.host}/upstream/os:1`);
+    isolatedBuildah(work).pushBusybox(`${registry.host}/upstream/os:1`, 'os-1');
     const context = path.join(work, 'ctx');
     await mkdir(context);
     await writeFile(

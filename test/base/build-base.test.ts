@@ -1,5 +1,4 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: Dockerfiles use ${VAR}
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -8,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type BaseBuildOptions, buildBase } from '../../src/base/build-base.ts';
 import { inputListing } from '../../src/base/input-digest.ts';
 import { UserError } from '../../src/util/errors.ts';
+import { isolatedBuildah } from '../helpers/buildah.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry-server.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { skopeoJson } from '../helpers/tools.ts';
@@ -18,36 +18,8 @@ let registry: TestRegistry;
 let work: string;
 let storage: { root: string; runroot: string; storageDriver: string };
 
-const buildah = (...args: string[]) =>
-  execFileSync(
-    'buildah',
-    ['--storage-driver', 'vfs', '--root', storage.root, '--runroot', storage.runroot, ...args],
-    {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, BUILDAH_ISOLATION: 'chroot' },
-    },
-  ).trim();
-
 /** A busybox image pushed as <host>/upstream/busybox:1; `version` makes each one different. */
-function pushUpstream(version: string): void {
-  const c = buildah('from', 'scratch');
-  try {
-    buildah('copy', c, '/bin/busybox', '/bin/busybox');
-    buildah('run', c, '--', '/bin/busybox', 'ln', '-s', 'busybox', '/bin/sh');
-    buildah('run', c, '--', '/bin/sh', '-c', `echo ${version} > /upstream-version`);
-    buildah('commit', '-q', c, `upstream:${version}`);
-    buildah(
-      'push',
-      '-q',
-      '--tls-verify=false',
-      `upstream:${version}`,
-      `docker://${registry.host}/upstream/busybox:1`,
-    );
-  } finally {
-    buildah('rm', c);
-  }
-}
+let pushUpstream: (version: string) => void;
 
 const inspect = (ref: string) => skopeoJson('inspect', '--raw', '--tls-verify=false', `docker://${ref}`);
 const config = (ref: string) =>
@@ -77,7 +49,9 @@ async function makeContext(): Promise<string> {
 beforeAll(async () => {
   registry = await startRegistry();
   work = await mkdtemp(path.join(tmpdir(), 'model-oci-base-test-'));
-  storage = { root: path.join(work, 'storage'), runroot: path.join(work, 'run'), storageDriver: 'vfs' };
+  const buildah = isolatedBuildah(work);
+  storage = buildah.storage;
+  pushUpstream = (version) => buildah.pushBusybox(`${registry.host}/upstream/busybox:1`, version);
   pushUpstream('1');
 }, 120_000);
 

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -11,6 +10,7 @@ import { buildModel } from '../../src/model/build.ts';
 import { parseReference } from '../../src/oci/reference.ts';
 import { openRegistryTarget } from '../../src/registry/open-registry.ts';
 import type { RegistryTarget } from '../../src/registry/registry-target.ts';
+import { isolatedBuildah } from '../helpers/buildah.ts';
 import { runCli } from '../helpers/cli.ts';
 import { type FaultProxy, startFaultProxy } from '../helpers/fault-proxy.ts';
 import { sampleModel } from '../helpers/model.ts';
@@ -28,36 +28,7 @@ let work: string;
 let storage: { root: string; runroot: string; storageDriver: string };
 const opened: RegistryTarget[] = [];
 
-const buildah = (...args: string[]) =>
-  execFileSync(
-    'buildah',
-    ['--storage-driver', 'vfs', '--root', storage.root, '--runroot', storage.runroot, ...args],
-    {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, BUILDAH_ISOLATION: 'chroot' },
-    },
-  ).trim();
-
-/** A busybox "OS image" pushed as upstream/os:stable; `patch` makes each one different. */
-function pushUpstream(patch: string): void {
-  const c = buildah('from', 'scratch');
-  try {
-    buildah('copy', c, '/bin/busybox', '/bin/busybox');
-    buildah('run', c, '--', '/bin/busybox', 'ln', '-s', 'busybox', '/bin/sh');
-    buildah('run', c, '--', '/bin/sh', '-c', `echo ${patch} > /etc/os-patch`);
-    buildah('commit', '-q', c, `os:${patch}`);
-    buildah(
-      'push',
-      '-q',
-      '--tls-verify=false',
-      `os:${patch}`,
-      `docker://${registry.host}/upstream/os:stable`,
-    );
-  } finally {
-    buildah('rm', c);
-  }
-}
+let pushUpstream: (patch: string) => void;
 
 async function open(repository: string): Promise<RegistryTarget> {
   const target = await openRegistryTarget(parseReference(`${proxy.host}/${repository}`), 'push', {
@@ -72,7 +43,9 @@ beforeAll(async () => {
   registry = await startRegistry();
   proxy = await startFaultProxy({ upstream: registry.url });
   work = await mkdtemp(path.join(tmpdir(), 'model-oci-rebuild-'));
-  storage = { root: path.join(work, 'storage'), runroot: path.join(work, 'run'), storageDriver: 'vfs' };
+  const buildah = isolatedBuildah(work);
+  storage = buildah.storage;
+  pushUpstream = (patch) => buildah.pushBusybox(`${registry.host}/upstream/os:stable`, patch);
   pushUpstream('1');
 }, 120_000);
 
