@@ -71,6 +71,11 @@ export async function runModelCommand(signal: AbortSignal): Promise<void> {
 
   core.startGroup(`Build ${inputs.name} → ${inputs.target}${inputs.dryRun ? ' (dry run)' : ''}`);
   const registry = registryOptions(inputs, inputs.upload);
+  if (inputs.index && !inputs.runtime) {
+    throw new UserError(
+      'input index needs input runtime: the index pairs a model with bases by the runtime it needs',
+    );
+  }
   if (inputs.index && (ref.kind !== 'registry' || inputs.dryRun)) {
     throw new UserError(
       'input index needs a registry target and no dry run (the index lives on the registry)',

@@ -210,6 +210,10 @@ describe('the bundled action (dist/index.js) against a real registry', () => {
       [{ name: 'x', target: `${registry.host}/m/x:1` }, /input path is required/],
       [{ path: dir, name: 'x', target: `${registry.host}/m/X:1` }, /must be lowercase/],
       [{ path: dir, name: 'x', command: 'deploy' }, /input command "deploy" is not known/],
+      [
+        { path: dir, name: 'x', target: `${registry.host}/m/x:1`, index: `${registry.host}/m/catalog:index` },
+        /input index needs input runtime/,
+      ],
     ] as const) {
       const run = await runAction(inputs);
       expect(run.code).toBe(1);
