@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import * as core from '@actions/core';
 import { DryRunTarget } from '../content/dry-run-target.ts';
 import { openTarget } from '../content/open-target.ts';
@@ -101,6 +102,7 @@ export async function runModelCommand(signal: AbortSignal): Promise<void> {
       annotations: inputs.annotations,
       force: inputs.force,
       ...(inputs.runtime ? { runtime: inputs.runtime } : {}),
+      ...createdFromCommit(),
       ...(store
         ? { digestCache: store.file, digestCacheMatch: 'portable' as const }
         : { digestCache: false as const }),
@@ -143,5 +145,26 @@ export async function runModelCommand(signal: AbortSignal): Promise<void> {
     core.startGroup('Save the digest cache');
     await store.save();
     core.endGroup();
+  }
+}
+
+/**
+ * The artifact's created date when SOURCE_DATE_EPOCH does not give one: the time of the commit the
+ * workflow checked out. It is the same for every re-run of that commit (builds stay reproducible),
+ * later for later commits, and lets `resolve` tell revisions of a model apart. None outside a
+ * checkout.
+ */
+function createdFromCommit(): { createdAt?: string } {
+  const workspace = process.env.GITHUB_WORKSPACE;
+  if (process.env.SOURCE_DATE_EPOCH || !workspace) return {};
+  try {
+    const iso = execFileSync('git', ['-C', workspace, 'log', '-1', '--format=%cI'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+      timeout: 10_000,
+    }).trim();
+    return iso ? { createdAt: new Date(iso).toISOString().replace('.000Z', 'Z') } : {};
+  } catch {
+    return {};
   }
 }

@@ -39,6 +39,11 @@ export interface BuildOptions {
    * artifact of this model: their blobs are mounted, not uploaded.
    */
   reuseFrom?: readonly Target[];
+  /**
+   * The artifact's `org.opencontainers.image.created` (RFC 3339). Default: from SOURCE_DATE_EPOCH
+   * when set, else none — a build stamps no clock time of its own, so it stays reproducible.
+   */
+  createdAt?: string;
   /** The runtime the model needs, `<name> <semver range>` (e.g. `vllm >=0.8 <0.9`); recorded on the manifest. */
   runtime?: string;
   /** Layers packed at once; frames in flight are bounded separately. */

@@ -47,6 +47,11 @@ function checkOptions(options: BuildOptions): void {
     throw new UserError(`frame size ${frameSize} is out of range (64 KiB–256 MiB)`);
   }
   if (options.runtime !== undefined) parseRuntimeRequirement(options.runtime);
+  if (
+    options.createdAt !== undefined &&
+    !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/.test(options.createdAt)
+  )
+    throw new UserError(`created date ${JSON.stringify(options.createdAt)} is not an RFC 3339 date-time`);
   const concurrency = options.concurrency ?? 2;
   if (!Number.isInteger(concurrency) || concurrency < 1)
     throw new UserError(`concurrency must be a whole number ≥ 1`);
@@ -255,9 +260,11 @@ export async function buildModel(options: BuildOptions): Promise<BuildResult> {
   const artifact = buildArtifact({
     name: options.name,
     mtime,
-    ...(process.env.SOURCE_DATE_EPOCH
-      ? { createdAt: new Date(mtime * 1000).toISOString().replace('.000Z', 'Z') }
-      : {}),
+    ...(options.createdAt !== undefined
+      ? { createdAt: options.createdAt }
+      : process.env.SOURCE_DATE_EPOCH
+        ? { createdAt: new Date(mtime * 1000).toISOString().replace('.000Z', 'Z') }
+        : {}),
     facts: await modelFacts(files),
     encoding,
     weightsDigest: weights,

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -236,14 +236,41 @@ describe('the index and resolve commands of the bundle', () => {
   test('model with runtime and index records itself; index records a base; resolve answers', async () => {
     const { dir } = await sampleModel({ seed: 37 });
     const index = `${registry.host}/models/catalog:index`;
-    const model = await runAction({
-      path: dir,
-      name: 'served',
-      target: `${registry.host}/models/served:1`,
-      runtime: 'vllm >=0.8 <0.9',
-      index,
-    });
+    // The workflow's checkout: its commit time becomes the artifact's created date.
+    const workspace = await tempDir('model-oci-workspace-');
+    const git = (...args: string[]) =>
+      execFileSync('git', ['-C', workspace, ...args], {
+        env: {
+          ...process.env,
+          GIT_AUTHOR_NAME: 't',
+          GIT_AUTHOR_EMAIL: 't@example.com',
+          GIT_COMMITTER_NAME: 't',
+          GIT_COMMITTER_EMAIL: 't@example.com',
+          GIT_COMMITTER_DATE: '2025-01-02T03:04:05Z',
+          GIT_AUTHOR_DATE: '2025-01-02T03:04:05Z',
+        },
+      });
+    git('init', '-q');
+    git('commit', '-q', '--allow-empty', '-m', 'x');
+    const model = await runAction(
+      {
+        path: dir,
+        name: 'served',
+        target: `${registry.host}/models/served:1`,
+        runtime: 'vllm >=0.8 <0.9',
+        index,
+      },
+      { env: { GITHUB_WORKSPACE: workspace } },
+    );
     expect(model.code, model.stdout + model.stderr).toBe(0);
+    const manifest = skopeoJson(
+      'inspect',
+      '--raw',
+      '--tls-verify=false',
+      `docker://${registry.host}/models/served:1`,
+    );
+    expect(manifest.annotations['org.opencontainers.image.created']).toBe('2025-01-02T03:04:05Z');
+    expect(manifest.annotations['io.model-oci.runtime.requires']).toBe('vllm >=0.8 <0.9');
     expect(model.outputs['index-digest']).toMatch(/^sha256:/);
     expect(model.stdout).toContain('::group::Record in the compatibility index');
 
