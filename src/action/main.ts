@@ -29,7 +29,14 @@ async function main(): Promise<void> {
     }
     await command(controller.signal);
   } catch (err) {
-    core.setFailed(errorMessage(err).split('\n')[0]!);
+    // An error annotation titled with the command and what it worked on, so the run's summary page
+    // says which step of a matrix failed on which reference.
+    const command = core.getInput('command').trim() || 'model';
+    const subject = core.getInput('target').trim() || core.getInput('index').trim();
+    core.error(errorMessage(err).split('\n')[0]!, {
+      title: `model-oci ${command}${subject ? `: ${subject}` : ''}`,
+    });
+    process.exitCode = 1;
     if (core.isDebug() && err instanceof Error && err.stack) core.debug(err.stack);
   }
 }

@@ -84,7 +84,12 @@ async function runAction(
   };
 }
 
-const failureLines = (run: ActionRun) => run.stdout.split('\n').filter((l) => l.startsWith('::error::'));
+/** `::error title=…::message` lines: the failure annotations. */
+const failureLines = (run: ActionRun) =>
+  run.stdout
+    .split('\n')
+    .filter((l) => /^::error( [^:]*)?::/.test(l))
+    .map((l) => l.replace(/^::error( [^:]*)?::/, '::error::'));
 
 describe('the bundled action (dist/index.js) against a real registry', () => {
   let registry: TestRegistry;
@@ -198,6 +203,11 @@ describe('the bundled action (dist/index.js) against a real registry', () => {
 
   test('bad inputs fail with one ::error:: line before anything is pushed', async () => {
     const { dir } = await sampleModel({ seed: 33 });
+    // The annotation's title names the command and the reference it worked on.
+    const titled = await runAction({ path: dir, name: 'x', target: `${registry.host}/m/x:1`, force: 'yes' });
+    expect(titled.stdout).toContain(
+      `::error title=model-oci model%3A ${registry.host.replace(':', '%3A')}/m/x%3A1::`,
+    );
     for (const [inputs, message] of [
       [
         { path: dir, name: 'x', target: `${registry.host}/m/x:1`, 'compression-level': '99' },

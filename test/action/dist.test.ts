@@ -68,7 +68,7 @@ describe('dist/', () => {
       (err: { code: number; stdout: string; stderr: string }) => err,
     );
     expect(result.code).toBe(1);
-    expect(result.stdout).toMatch(/^::error::\S/m);
+    expect(result.stdout).toMatch(/^::error( title=[^:]*)?::\S/m);
     // A clean failure: no uncaught exception, no module or syntax error.
     expect(result.stderr).not.toMatch(/Error|at .*index\.js/);
   });
