@@ -1,10 +1,11 @@
 import * as core from '@actions/core';
+import { withCatalog } from '../compat/catalog.ts';
 import { updateIndex } from '../compat/index-update.ts';
 import { resolveModel } from '../compat/resolve.ts';
 import { parseReference } from '../oci/reference.ts';
 import { openRegistryTarget } from '../registry/open-registry.ts';
 import { UserError } from '../util/errors.ts';
-import { openCatalog, recordInIndex } from './compat-steps.ts';
+import { recordInIndex } from './compat-steps.ts';
 import { readRegistryInputs, requiredInput } from './inputs.ts';
 import { registryOptions } from './registry-options.ts';
 
@@ -29,16 +30,13 @@ export async function runIndexCommand(signal: AbortSignal): Promise<void> {
     }
     return;
   }
-  const { catalog, tag } = await openCatalog(index, registry);
-  try {
+  await withCatalog(index, registry, 'input index', async (catalog, tag) => {
     const updated = await updateIndex(catalog, tag, { signal });
     core.info(
       `index ${catalog.displayName}:${tag} is ${updated.digest}: ${updated.pairs} compatible pair(s)`,
     );
     core.setOutput('index-digest', updated.digest);
-  } finally {
-    await catalog.close();
-  }
+  });
 }
 
 /**
@@ -49,8 +47,7 @@ export async function runResolveCommand(signal: AbortSignal): Promise<void> {
   const index = requiredInput('index', 'resolve');
   const model = requiredInput('name', 'resolve');
   const runtime = core.getInput('runtime').trim() || undefined;
-  const { catalog, tag } = await openCatalog(index, registryOptions(readRegistryInputs()));
-  try {
+  await withCatalog(index, registryOptions(readRegistryInputs()), 'input index', async (catalog, tag) => {
     const found = await resolveModel(catalog, tag, { model, ...(runtime ? { runtime } : {}) }, signal);
     core.info(
       `${model}: artifact ${found.model.ref}, base ${found.base.ref} (${found.base.runtime} ${found.base.version})`,
@@ -61,7 +58,5 @@ export async function runResolveCommand(signal: AbortSignal): Promise<void> {
     core.setOutput('base-ref', found.base.ref);
     core.setOutput('runtime-version', `${found.base.runtime} ${found.base.version}`);
     core.setOutput('metadata', JSON.stringify(found));
-  } finally {
-    await catalog.close();
-  }
+  });
 }

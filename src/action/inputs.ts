@@ -4,7 +4,7 @@ import type { UploadStrategy } from '../registry/upload-policy.ts';
 import { UserError } from '../util/errors.ts';
 
 /** The `model` command's inputs, checked: what action.yml declares, typed. */
-export interface ModelInputs {
+export interface ModelInputs extends RegistryInputs {
   path: string;
   name: string;
   target: string;
@@ -17,11 +17,6 @@ export interface ModelInputs {
   annotations: Record<string, string>;
   force: boolean;
   dryRun: boolean;
-  username: string | undefined;
-  password: string | undefined;
-  githubToken: string | undefined;
-  plainHttp: string[];
-  caFiles: string[];
   mountFrom: string[];
   upload: UploadStrategy | undefined;
   cache: boolean;
@@ -57,12 +52,6 @@ function integerInput(name: string, min: number, max: number, fallback: number):
   return n;
 }
 
-function required(name: string): string {
-  const value = core.getInput(name).trim();
-  if (!value) throw new UserError(`input ${name} is required for command model`);
-  return value;
-}
-
 const ENCODINGS: Record<string, LayerEncoding> = { 'tar+zstd': 'tar+zstd', tar: 'tar', raw: 'raw' };
 
 export function readModelInputs(): ModelInputs {
@@ -74,24 +63,12 @@ export function readModelInputs(): ModelInputs {
   const upload = core.getInput('upload').trim() || 'auto';
   if (upload !== 'auto' && upload !== 'chunked' && upload !== 'single')
     throw new UserError(`input upload must be auto, chunked or single, not ${JSON.stringify(upload)}`);
-  const annotations: Record<string, string> = {};
-  for (const line of core.getInput('annotations').split('\n')) {
-    if (!line.trim()) continue;
-    const eq = line.indexOf('=');
-    if (eq <= 0) throw new UserError(`input annotations: ${JSON.stringify(line.trim())} is not KEY=VALUE`);
-    annotations[line.slice(0, eq).trim()] = line.slice(eq + 1).trim();
-  }
-  const username = core.getInput('username').trim() || undefined;
-  const password = core.getInput('password') || undefined;
-  // Masked before anything else can print it.
-  if (password) core.setSecret(password);
-  const githubToken = core.getInput('github-token').trim() || undefined;
-  if (githubToken) core.setSecret(githubToken);
-  if (password && !username) throw new UserError('input password is set but username is not');
-  if (username && !password) throw new UserError('input username is set but password is not');
+  // Credentials first: they are masked before anything else can print them.
+  const registry = readRegistryInputs();
   return {
-    path: required('path'),
-    name: required('name'),
+    ...registry,
+    path: requiredInput('path', 'model'),
+    name: requiredInput('name', 'model'),
     target: core.getInput('target').trim() || 'oci-layout:./oci-layout:latest',
     tags: listInput('tags'),
     encoding,
@@ -99,14 +76,9 @@ export function readModelInputs(): ModelInputs {
     concurrency: integerInput('concurrency', 1, 64, 4),
     include: listInput('include'),
     exclude: listInput('exclude'),
-    annotations,
+    annotations: keyValueInput('annotations'),
     force: booleanInput('force'),
     dryRun: booleanInput('dry-run'),
-    username,
-    password,
-    githubToken,
-    plainHttp: listInput('plain-http'),
-    caFiles: listInput('ca-file'),
     mountFrom: listInput('mount-from'),
     upload: upload === 'auto' ? undefined : upload,
     cache: core.getInput('cache').trim() === '' ? true : booleanInput('cache'),

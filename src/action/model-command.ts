@@ -5,7 +5,6 @@ import { openTarget } from '../content/open-target.ts';
 import type { Target } from '../content/target.ts';
 import { parseTargetRef, type TargetRef, targetTag } from '../content/target-ref.ts';
 import { type BuildEvent, type BuildResult, buildModel } from '../model/build.ts';
-import { parseReference } from '../oci/reference.ts';
 import { compressorNotice } from '../pack/zstd.ts';
 import { RegistryTarget } from '../registry/registry-target.ts';
 import { UserError } from '../util/errors.ts';
@@ -53,10 +52,7 @@ function refByDigest(ref: TargetRef, result: BuildResult): string {
 function mountSources(target: Target, inputs: ModelInputs): Target[] {
   if (inputs.mountFrom.length === 0) return [];
   if (!(target instanceof RegistryTarget)) throw new UserError('input mount-from needs a registry target');
-  return inputs.mountFrom.map((text) => {
-    const ref = parseReference(text.startsWith(`${target.registry}/`) ? text : `${target.registry}/${text}`);
-    return target.withRepository(ref.repository, 'pull');
-  });
+  return inputs.mountFrom.map((text) => target.sibling(text, 'input mount-from'));
 }
 
 /** `command: model` — build the model directory into an artifact and push it, with outputs and a summary. */

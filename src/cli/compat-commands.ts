@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util';
 import { buildBase } from '../base/build-base.ts';
 import { parseProvidedRuntime } from '../base/runtime.ts';
+import { recordAndUpdate, withCatalog } from '../compat/catalog.ts';
 import { updateIndex } from '../compat/index-update.ts';
-import { recordArtifact } from '../compat/record.ts';
 import { resolveModel } from '../compat/resolve.ts';
 import { parseReference, type Reference } from '../oci/reference.ts';
 import { openRegistryTarget, type RegistryOptions } from '../registry/open-registry.ts';
@@ -49,32 +49,14 @@ function reference(flag: string, text: string | undefined): Reference {
   }
 }
 
-async function withCatalog<T>(
+/** The catalog the `--index` flag names; see withCatalog. */
+function withIndex<T>(
   indexRef: string | undefined,
   registry: RegistryOptions,
-  run: (catalog: RegistryTarget, tag: string) => Promise<T>,
+  work: (catalog: RegistryTarget, tag: string) => Promise<T>,
 ): Promise<T> {
-  const ref = reference('--index', indexRef);
-  const catalog = await openRegistryTarget(ref, 'push', registry);
-  try {
-    return await run(catalog, ref.tag ?? 'index');
-  } finally {
-    await catalog.close();
-  }
-}
-
-async function record(
-  indexRef: string | undefined,
-  source: RegistryTarget,
-  digest: string,
-  registry: RegistryOptions,
-  signal: AbortSignal,
-) {
-  return withCatalog(indexRef, registry, async (catalog, tag) => {
-    const recorded = await recordArtifact(catalog, source, digest, { signal });
-    const index = await updateIndex(catalog, tag, { signal });
-    return { recorded, index };
-  });
+  if (!indexRef) throw new UserError('--index is required');
+  return withCatalog(indexRef, registry, '--index', work);
 }
 
 export async function baseBuildCommand(
@@ -131,7 +113,9 @@ export async function baseBuildCommand(
   if (values.index) {
     const source = await openRegistryTarget(image, 'pull', registry);
     try {
-      index = await record(values.index, source, result.digest, registry, signal);
+      index = await withIndex(values.index, registry, (catalog, tag) =>
+        recordAndUpdate(catalog, tag, source, result.digest, signal),
+      );
     } finally {
       await source.close();
     }
@@ -169,7 +153,9 @@ export async function indexCommand(
     try {
       const desc = await source.resolve(from.digest ?? from.tag ?? 'latest', signal);
       if (!desc) throw new UserError(`--from ${values.from}: nothing there to record`);
-      const out = await record(values.index, source, desc.digest, registry, signal);
+      const out = await withIndex(values.index, registry, (catalog, tag) =>
+        recordAndUpdate(catalog, tag, source, desc.digest, signal),
+      );
       io.stdout(`${JSON.stringify(out, null, values.json ? 2 : undefined)}\n`);
     } finally {
       await source.close();
@@ -177,7 +163,7 @@ export async function indexCommand(
     return 0;
   }
   if (sub === 'update') {
-    const out = await withCatalog(values.index, registry, (catalog, tag) =>
+    const out = await withIndex(values.index, registry, (catalog, tag) =>
       updateIndex(catalog, tag, { signal }),
     );
     io.stdout(`${JSON.stringify(out, null, values.json ? 2 : undefined)}\n`);
@@ -185,7 +171,7 @@ export async function indexCommand(
   }
   if (sub === 'resolve') {
     if (!values.model) throw new UserError('--model is required');
-    const found = await withCatalog(values.index, registry, (catalog, tag) =>
+    const found = await withIndex(values.index, registry, (catalog, tag) =>
       resolveModel(
         catalog,
         tag,

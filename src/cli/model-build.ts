@@ -10,7 +10,7 @@ import { UserError } from '../util/errors.ts';
 import { parseSize } from '../util/format.ts';
 import type { CliIo } from './main.ts';
 import { progressPrinter } from './progress.ts';
-import { mountSource, REGISTRY_FLAGS, REGISTRY_HELP, registryOptions } from './registry-flags.ts';
+import { REGISTRY_FLAGS, REGISTRY_HELP, registryOptions } from './registry-flags.ts';
 import { formatBuildReport } from './report.ts';
 
 export const DEFAULT_TARGET = 'oci-layout:./oci-layout';
@@ -160,9 +160,7 @@ async function build(
     concurrency: concurrency ?? (ref.kind === 'registry' ? 4 : 2),
     ...(target instanceof RegistryTarget
       ? {
-          reuseFrom: values['mount-from'].map((repo) =>
-            target.withRepository(mountSource(repo, target.registry), 'pull'),
-          ),
+          reuseFrom: values['mount-from'].map((repo) => target.sibling(repo, '--mount-from')),
         }
       : {}),
     include: values.include,

@@ -1,4 +1,3 @@
-import { parseReference } from '../oci/reference.ts';
 import type { RegistryOptions } from '../registry/open-registry.ts';
 import type { UploadStrategy } from '../registry/upload-policy.ts';
 import { UserError } from '../util/errors.ts';
@@ -71,19 +70,4 @@ async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8');
-}
-
-/** `--mount-from org/base` or `REGISTRY/org/base` → the repository, which must be on the target's registry. */
-export function mountSource(text: string, registry: string): string {
-  let ref: ReturnType<typeof parseReference>;
-  try {
-    ref = parseReference(
-      text.includes('/') && text.startsWith(`${registry}/`) ? text : `${registry}/${text}`,
-    );
-  } catch (err) {
-    throw new UserError(`--mount-from: ${err instanceof Error ? err.message : err}`);
-  }
-  if (ref.tag !== undefined || ref.digest !== undefined)
-    throw new UserError(`--mount-from ${JSON.stringify(text)}: name a repository, without a tag or digest`);
-  return ref.repository;
 }

@@ -2,7 +2,7 @@ import type { BlobWriter, CommittedBlob } from '../content/target.ts';
 import { type Digest, Sha256Counter } from '../oci/digest.ts';
 import { errorMessage } from '../util/errors.ts';
 import {
-  gaveUpError,
+  gaveUp,
   isUploadSessionGone,
   RegistryAuthError,
   RegistryError,
@@ -107,7 +107,7 @@ export class ChunkedUpload implements BlobWriter {
         const retryable =
           status === undefined ? isRetryableNetworkError(err) : status === 416 || isRetryableStatus(status);
         if (!retryable) throw err;
-        if (!(await backoff.next(retryAfterOf(err), this.signal))) throw giveUp(err, backoff);
+        if (!(await backoff.next(retryAfterOf(err), this.signal))) throw gaveUp(err, backoff.attempts - 1);
         const before = held;
         held = await this.received(held, err);
         if (held < offset || held > end) throw this.lost(held, held < offset ? offset : end);
@@ -203,7 +203,7 @@ export class ChunkedUpload implements BlobWriter {
         const retryable = status === undefined ? isRetryableNetworkError(err) : isRetryableStatus(status);
         if (!retryable) throw err;
         if (await this.exists(digest).catch(() => false)) return;
-        if (!(await backoff.next(retryAfterOf(err), this.signal))) throw giveUp(err, backoff);
+        if (!(await backoff.next(retryAfterOf(err), this.signal))) throw gaveUp(err, backoff.attempts - 1);
       }
     }
   }
@@ -214,9 +214,4 @@ export class ChunkedUpload implements BlobWriter {
     await this.inFlight?.catch(() => {});
     await this.session.cancel();
   }
-}
-
-/** The last failure, saying that no more attempts follow (for the errors the registry client raises). */
-function giveUp(err: unknown, backoff: Backoff): unknown {
-  return err instanceof RegistryError ? gaveUpError(err, backoff.attempts - 1) : err;
 }

@@ -64,7 +64,14 @@ export function isUploadSessionGone(err: unknown): err is RegistryError {
   );
 }
 
-/** The last failure of an operation that stops trying after `attempts` attempts, saying so. */
+/**
+ * The last failure of an operation that stops trying after `attempts` attempts, saying so; an
+ * error that is not a RegistryError is passed on as it is.
+ */
+export function gaveUp(last: unknown, attempts: number): unknown {
+  return last instanceof RegistryError ? gaveUpError(last, attempts) : last;
+}
+
 export function gaveUpError(last: RegistryError, attempts: number): RegistryError {
   return new RegistryError(`${last.message} (gave up after ${attempts} attempts)`, {
     method: last.method,

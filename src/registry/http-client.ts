@@ -5,7 +5,7 @@ import { Agent, type Dispatcher, request } from 'undici';
 import type { Authenticator, TokenTransport } from './auth.ts';
 import { parseChallenges } from './challenge.ts';
 import { isNotTlsError, schemePolicy } from './endpoint.ts';
-import { describeFailure, RegistryError, redactUrl } from './errors.ts';
+import { describeFailure, gaveUpError, RegistryError, redactUrl } from './errors.ts';
 import {
   Backoff,
   DEFAULT_RETRY,
@@ -165,13 +165,7 @@ export class HttpClient {
         if (!retry || !isRetryableNetworkError(err)) throw lastError;
       }
       if (!(await backoff.next(retryAfter, req.signal ?? undefined))) {
-        throw new RegistryError(`${lastError.message} (gave up after ${backoff.attempts - 1} attempts)`, {
-          method: lastError.method,
-          url: lastError.url,
-          ...(lastError.status !== undefined ? { status: lastError.status } : {}),
-          ...(lastError.code !== undefined ? { code: lastError.code } : {}),
-          cause: lastError,
-        });
+        throw gaveUpError(lastError, backoff.attempts - 1);
       }
     }
   }

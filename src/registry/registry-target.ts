@@ -3,7 +3,8 @@ import type { Descriptor } from '../oci/descriptor.ts';
 import { type Digest, isDigest, sha256Digest } from '../oci/digest.ts';
 import { MAX_MANIFEST_BYTES } from '../oci/manifest.ts';
 import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST } from '../oci/media-types.ts';
-import { errorMessage } from '../util/errors.ts';
+import { parseReference, type Reference } from '../oci/reference.ts';
+import { errorMessage, UserError } from '../util/errors.ts';
 import { fetchBlobResuming } from './blob-reader.ts';
 import { ChunkedUpload } from './chunked-upload.ts';
 import { RegistryError, redactUrl } from './errors.ts';
@@ -67,6 +68,22 @@ export class RegistryTarget implements Target {
       access,
       ...(this.spoolDir ? { spoolDir: this.spoolDir } : {}),
     });
+  }
+
+  /**
+   * Another repository of this registry as the user names it, `org/base` or `REGISTRY/org/base`
+   * (a mount source); `what` names the flag or input in errors.
+   */
+  sibling(text: string, what: string, access: 'pull' | 'push' = 'pull'): RegistryTarget {
+    let ref: Reference;
+    try {
+      ref = parseReference(text.startsWith(`${this.registry}/`) ? text : `${this.registry}/${text}`);
+    } catch (err) {
+      throw new UserError(`${what}: ${err instanceof Error ? err.message : err}`);
+    }
+    if (ref.tag !== undefined || ref.digest !== undefined)
+      throw new UserError(`${what} ${JSON.stringify(text)}: name a repository, without a tag or digest`);
+    return this.withRepository(ref.repository, access);
   }
 
   private get scopes(): string[] {

@@ -4,13 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { BlobWriter, CommittedBlob } from '../content/target.ts';
 import { type Digest, Sha256Counter } from '../oci/digest.ts';
-import {
-  gaveUpError,
-  isUploadSessionGone,
-  RegistryAuthError,
-  RegistryError,
-  retryAfterOf,
-} from './errors.ts';
+import { gaveUp, isUploadSessionGone, RegistryAuthError, RegistryError, retryAfterOf } from './errors.ts';
 import type { HttpClient, RequestBody } from './http-client.ts';
 import { Backoff, isRetryableNetworkError, isRetryableStatus } from './retry.ts';
 import type { UploadSession } from './upload-session.ts';
@@ -133,7 +127,7 @@ export async function putWhole(
       if (!retryable) throw err;
       if (await exists(digest).catch(() => false)) return;
       if (!(await backoff.next(retryAfterOf(err), signal))) {
-        throw err instanceof RegistryError ? gaveUpError(err, backoff.attempts - 1) : err;
+        throw gaveUp(err, backoff.attempts - 1);
       }
     }
   }
