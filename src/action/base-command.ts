@@ -7,6 +7,7 @@ import { UserError } from '../util/errors.ts';
 import { recordInIndex } from './compat-steps.ts';
 import { booleanInput, keyValueInput, readRegistryInputs, requiredInput } from './inputs.ts';
 import { registryOptions } from './registry-options.ts';
+import { baseSummary, type IndexOutcome } from './summary.ts';
 
 /**
  * `command: base` — builds the runtime base image when its inputs or its FROM images changed (or
@@ -37,6 +38,7 @@ export async function runBaseCommand(signal: AbortSignal): Promise<void> {
     force: booleanInput('force'),
     ...(runtimeText ? { runtime: parseProvidedRuntime(runtimeText, 'input runtime') } : {}),
     registry,
+    ...(process.env.RUNNER_TEMP ? { tempDir: process.env.RUNNER_TEMP } : {}),
     signal,
     onLog: (line) => core.info(line),
   });
@@ -51,34 +53,14 @@ export async function runBaseCommand(signal: AbortSignal): Promise<void> {
   core.setOutput('upstream', JSON.stringify(result.upstream));
   core.setOutput('runtime-version', result.runtime ? `${result.runtime.name} ${result.runtime.version}` : '');
   core.setOutput('metadata', JSON.stringify(result));
-  const upstream = result.upstream.map((u) => `| \`${u.image}\` | \`${u.digest}\` |`).join('\n');
-  await core.summary
-    .addRaw(
-      [
-        `### model-oci: base image ${result.status === 'skipped' ? 'skipped' : 'built'}`,
-        '',
-        result.status === 'skipped' ? `Nothing was built: ${result.reason}.\n` : '',
-        '| | |',
-        '|---|---|',
-        `| image | \`${result.ref}\` |`,
-        `| input digest | \`${result.inputDigest}\` |`,
-        `| runtime | ${result.runtime ? `${result.runtime.name} ${result.runtime.version}` : '(not declared)'} |`,
-        `| builder | ${result.builder} |`,
-        '',
-        '| FROM image | digest |',
-        '|---|---|',
-        upstream,
-        '',
-      ].join('\n'),
-    )
-    .write();
-
+  let outcome: IndexOutcome | undefined;
   if (index) {
     const source = await openRegistryTarget(parseReference(image), 'pull', registry);
     try {
-      await recordInIndex(index, source, result.digest, registry, signal);
+      outcome = await recordInIndex(index, source, result.digest, registry, signal);
     } finally {
       await source.close();
     }
   }
+  await core.summary.addRaw(baseSummary(result, outcome)).write();
 }

@@ -8,6 +8,7 @@ import { UserError } from '../util/errors.ts';
 import { recordInIndex } from './compat-steps.ts';
 import { readRegistryInputs, requiredInput } from './inputs.ts';
 import { registryOptions } from './registry-options.ts';
+import { indexSummary, resolveSummary } from './summary.ts';
 
 /**
  * `command: index` — records the artifact or image named by `target` (tag or digest) in the index,
@@ -24,7 +25,8 @@ export async function runIndexCommand(signal: AbortSignal): Promise<void> {
       const reference = ref.digest ?? ref.tag ?? 'latest';
       const desc = await source.resolve(reference, signal);
       if (!desc) throw new UserError(`${target}: nothing there to record`);
-      await recordInIndex(index, source, desc.digest, registry, signal);
+      const outcome = await recordInIndex(index, source, desc.digest, registry, signal);
+      await core.summary.addRaw(indexSummary(outcome)).write();
     } finally {
       await source.close();
     }
@@ -32,10 +34,13 @@ export async function runIndexCommand(signal: AbortSignal): Promise<void> {
   }
   await withCatalog(index, registry, 'input index', async (catalog, tag) => {
     const updated = await updateIndex(catalog, tag, { signal });
+    const where = `${catalog.displayName}:${tag}`;
     core.info(
-      `index ${catalog.displayName}:${tag} is ${updated.digest}: ${updated.pairs} compatible pair(s)`,
+      `index ${where} is ${updated.digest}: ${updated.models} model artifact(s), ${updated.bases} base image(s), ${updated.pairs} compatible pair(s)`,
     );
+    for (const left of updated.skipped) core.warning(`${where}: left out ${left.tag}: ${left.reason}`);
     core.setOutput('index-digest', updated.digest);
+    await core.summary.addRaw(indexSummary({ where, index: updated }, updated.skipped)).write();
   });
 }
 
@@ -58,5 +63,6 @@ export async function runResolveCommand(signal: AbortSignal): Promise<void> {
     core.setOutput('base-ref', found.base.ref);
     core.setOutput('runtime-version', `${found.base.runtime} ${found.base.version}`);
     core.setOutput('metadata', JSON.stringify(found));
+    await core.summary.addRaw(resolveSummary(found, `${catalog.displayName}:${tag}`)).write();
   });
 }

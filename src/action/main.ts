@@ -6,6 +6,7 @@ import { rerunTuned } from '../util/runtime-tuning.ts';
 import { runBaseCommand } from './base-command.ts';
 import { runIndexCommand, runResolveCommand } from './index-command.ts';
 import { runModelCommand } from './model-command.ts';
+import { failureSummary } from './summary.ts';
 
 const COMMANDS: Record<string, (signal: AbortSignal) => Promise<void>> = {
   model: runModelCommand,
@@ -13,6 +14,20 @@ const COMMANDS: Record<string, (signal: AbortSignal) => Promise<void>> = {
   index: runIndexCommand,
   resolve: runResolveCommand,
 };
+
+/**
+ * What a command works on, for failure titles: the target for model and base; the index for index
+ * and resolve (with the artifact being recorded, or the model asked for). `target` has a default,
+ * so it says nothing for those two unless it names a registry artifact.
+ */
+function subjectOf(command: string): string {
+  const target = core.getInput('target').trim();
+  const index = core.getInput('index').trim();
+  if (command === 'resolve') return [index, core.getInput('name').trim()].filter(Boolean).join(' → ');
+  if (command === 'index')
+    return [target && !target.startsWith('oci-layout:') ? target : '', index].filter(Boolean).join(' → ');
+  return target;
+}
 
 async function main(): Promise<void> {
   const controller = new AbortController();
@@ -30,14 +45,17 @@ async function main(): Promise<void> {
     await command(controller.signal);
   } catch (err) {
     // An error annotation titled with the command and what it worked on, so the run's summary page
-    // says which step of a matrix failed on which reference.
+    // says which step of a matrix failed on which reference; the job summary says it too.
     const command = core.getInput('command').trim() || 'model';
-    const subject = core.getInput('target').trim() || core.getInput('index').trim();
-    core.error(errorMessage(err).split('\n')[0]!, {
-      title: `model-oci ${command}${subject ? `: ${subject}` : ''}`,
-    });
+    const subject = subjectOf(command);
+    const message = errorMessage(err).split('\n')[0]!;
+    core.error(message, { title: `model-oci ${command}${subject ? `: ${subject}` : ''}` });
     process.exitCode = 1;
     if (core.isDebug() && err instanceof Error && err.stack) core.debug(err.stack);
+    await core.summary
+      .addRaw(failureSummary(command, subject, message))
+      .write()
+      .catch(() => {}); // no summary file outside a runner
   }
 }
 

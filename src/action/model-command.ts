@@ -13,7 +13,7 @@ import { recordInIndex } from './compat-steps.ts';
 import { DigestCacheStore } from './digest-cache-store.ts';
 import { type ModelInputs, readModelInputs } from './inputs.ts';
 import { registryOptions } from './registry-options.ts';
-import { summaryMarkdown } from './summary.ts';
+import { type IndexOutcome, modelSummary } from './summary.ts';
 
 /** Progress lines at most this often: Actions logs are no TTY, and a line per frame would flood them. */
 const PROGRESS_EVERY_MS =
@@ -25,6 +25,10 @@ function progressLogger(): (event: BuildEvent) => void {
   let last = 0;
   let started = performance.now();
   return (event) => {
+    if (event.type === 'warning') {
+      core.warning(event.message);
+      return;
+    }
     if (event.type === 'phase') {
       core.info(event.message);
       started = performance.now();
@@ -49,6 +53,7 @@ function refByDigest(ref: TargetRef, result: BuildResult): string {
   return `oci-layout:${ref.path}@${result.digest}`;
 }
 
+/** Mount sources: siblings of the real target (a dry run reads them as a real run would). */
 function mountSources(target: Target, inputs: ModelInputs): Target[] {
   if (inputs.mountFrom.length === 0) return [];
   if (!(target instanceof RegistryTarget)) throw new UserError('input mount-from needs a registry target');
@@ -58,7 +63,7 @@ function mountSources(target: Target, inputs: ModelInputs): Target[] {
 /** `command: model` — build the model directory into an artifact and push it, with outputs and a summary. */
 export async function runModelCommand(signal: AbortSignal): Promise<void> {
   const inputs = readModelInputs();
-  const ref = parseTargetRef(inputs.target);
+  const ref = parseTargetRef(inputs.target, 'input plain-http: HOST');
   const store = inputs.cache ? new DigestCacheStore(inputs.name, inputs.path) : undefined;
   if (store) {
     core.startGroup('Restore the digest cache');
@@ -83,6 +88,7 @@ export async function runModelCommand(signal: AbortSignal): Promise<void> {
   const zstdNotice = inputs.encoding === 'tar+zstd' ? compressorNotice() : undefined;
   if (zstdNotice) core.notice(zstdNotice);
   let result: BuildResult;
+  let outcome: IndexOutcome | undefined;
   try {
     result = await buildModel({
       source: inputs.path,
@@ -108,7 +114,7 @@ export async function runModelCommand(signal: AbortSignal): Promise<void> {
     });
     core.endGroup();
     if (inputs.index && opened instanceof RegistryTarget) {
-      await recordInIndex(inputs.index, opened, result.digest, registry, signal);
+      outcome = await recordInIndex(inputs.index, opened, result.digest, registry, signal);
     }
   } finally {
     await target.close?.();
@@ -135,7 +141,7 @@ export async function runModelCommand(signal: AbortSignal): Promise<void> {
       layersReused: reused,
     }),
   );
-  await core.summary.addRaw(summaryMarkdown(result, byDigest, inputs.dryRun)).write();
+  await core.summary.addRaw(modelSummary(result, byDigest, inputs.dryRun, outcome)).write();
 
   if (store && !inputs.dryRun) {
     core.startGroup('Save the digest cache');

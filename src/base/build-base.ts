@@ -43,6 +43,12 @@ export interface BaseBuildOptions {
   /** What the image provides; else read from its labels io.model-oci.runtime.name / .version. */
   runtime?: { name: string; version: string };
   registry?: RegistryOptions;
+  /**
+   * Where the build works (pinned Dockerfile, the OCI layout buildah writes, its temp copies) and
+   * uploads spool: default the OS temp folder. The Action passes RUNNER_TEMP: on some runners /tmp
+   * is a RAM disk too small for a CUDA image.
+   */
+  tempDir?: string;
   /** buildah's storage and isolation (tests keep storage in a temp dir). */
   buildah?: BuildahOptions;
   signal?: AbortSignal;
@@ -125,7 +131,8 @@ export async function buildBase(options: BaseBuildOptions): Promise<BaseBuildRes
     tags,
   });
 
-  const target = await openRegistryTarget(ref, 'push', registry);
+  const tempRoot = options.tempDir ?? os.tmpdir();
+  const target = await openRegistryTarget(ref, 'push', { spoolDir: tempRoot, ...registry });
   let workDir: string | undefined;
   try {
     const existing = options.force ? undefined : await target.resolve(inputTag(input), signal);
@@ -149,7 +156,7 @@ export async function buildBase(options: BaseBuildOptions): Promise<BaseBuildRes
         'buildx pushes with docker\'s own login: run "docker login" instead of passing credentials',
       );
     }
-    workDir = await mkdtemp(path.join(os.tmpdir(), 'model-oci-base-'));
+    workDir = await mkdtemp(path.join(tempRoot, 'model-oci-base-'));
     const pinned = path.join(workDir, 'Dockerfile');
     const digests = new Map(upstream.map((u) => [u.image, u.digest]));
     await writeFile(pinned, pinDockerfile(dockerfileBytes.toString('utf8'), stages, digests));

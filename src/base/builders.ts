@@ -52,23 +52,25 @@ export type BuildOutcome =
   | { builder: 'buildah'; layoutDir: string; layoutTag: string; digest: Digest }
   | { builder: 'buildx'; digest: Digest };
 
-/** `auto`: buildx when a Docker engine with buildx answers, else buildah. */
+/**
+ * `auto`: buildah when it is installed (GitHub's Ubuntu runners have it; it is the builder every
+ * test here runs), else docker buildx with a running engine. buildx only when asked, or as the
+ * fallback: its zstd output needs the containerd image store or a docker-container builder.
+ */
 export async function chooseBuilder(
   wanted: 'auto' | BuilderName,
   buildah: BuildahOptions = {},
   signal?: AbortSignal,
 ): Promise<BuilderName> {
   if (wanted !== 'auto') return wanted;
+  if (await succeeds(buildah.command ?? 'buildah', ['--version'], signal)) return 'buildah';
   if (
     (await succeeds('docker', ['buildx', 'version'], signal)) &&
     (await succeeds('docker', ['info'], signal))
   ) {
     return 'buildx';
   }
-  if (await succeeds(buildah.command ?? 'buildah', ['--version'], signal)) return 'buildah';
-  throw new UserError(
-    'no image builder found: install docker with buildx (and a running engine), or buildah',
-  );
+  throw new UserError('no image builder found: install buildah, or docker with buildx and a running engine');
 }
 
 export function runBuild(builder: BuilderName, req: BuildRequest): Promise<BuildOutcome> {
@@ -105,7 +107,9 @@ const pairs = (flag: string, map: Record<string, string>) =>
  */
 async function buildWithBuildah(req: BuildRequest): Promise<BuildOutcome> {
   const options = req.buildah ?? {};
-  const env = { ...process.env };
+  // containers/image copies whole layers to TMPDIR (else /var/tmp) while it pulls and pushes: keep
+  // them in the work dir, which is under the temp dir the caller chose (RUNNER_TEMP in the Action).
+  const env: NodeJS.ProcessEnv = { ...process.env, TMPDIR: req.workDir };
   const isolation = options.isolation ?? env.BUILDAH_ISOLATION ?? 'chroot';
   env.BUILDAH_ISOLATION = isolation;
   const buildah = options.command ?? 'buildah';

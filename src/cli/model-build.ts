@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import { DryRunTarget } from '../content/dry-run-target.ts';
 import { openTarget } from '../content/open-target.ts';
 import type { Target } from '../content/target.ts';
@@ -6,19 +5,28 @@ import { parseTargetRef, type TargetRef, targetTag } from '../content/target-ref
 import { buildModel, DEFAULT_FRAME_SIZE, DEFAULT_LEVEL } from '../model/build.ts';
 import type { LayerEncoding } from '../oci/media-types.ts';
 import { RegistryTarget } from '../registry/registry-target.ts';
-import { UserError } from '../util/errors.ts';
+import { UsageError } from '../util/errors.ts';
 import { parseSize } from '../util/format.ts';
-import type { CliIo } from './main.ts';
-import { progressPrinter } from './progress.ts';
-import { REGISTRY_FLAGS, REGISTRY_HELP, registryOptions } from './registry-flags.ts';
+import { parseFlags } from './args.ts';
+import type { CliIo } from './io.ts';
+import { progressInterval, progressPrinter } from './progress.ts';
+import {
+  OUTPUT_HELP,
+  REGISTRY_FLAGS,
+  REGISTRY_HELP,
+  registryOptions,
+  UPLOAD_FLAGS,
+  UPLOAD_HELP,
+} from './registry-flags.ts';
 import { formatBuildReport } from './report.ts';
 
 export const DEFAULT_TARGET = 'oci-layout:./oci-layout';
 
 export const MODEL_BUILD_HELP = `Usage: model-oci model build <dir> --name <name> [options]
 
-Packs a model directory into a ModelPack OCI artifact. Nothing is written when an artifact with the
-same weights (and encoding) is already in the target: the run reports "skipped".
+Packs a model directory into a ModelPack OCI artifact. When an artifact with the same weights,
+encoding and metadata (name, annotations, runtime) is already in the target, nothing is written:
+the run reports "skipped". Same weights with other metadata get a new manifest that reuses every layer.
 
 Options:
   --name NAME            model name (required): [A-Za-z0-9._-], up to 128 characters
@@ -39,21 +47,17 @@ Options:
   --verify               hash every file again instead of trusting the digest cache
   --force                build even if these weights are already there; re-pack every layer
   --dry-run              pack and report what would be written or pushed, and write nothing
-  --json                 print the result as JSON on stdout
   --mount-from REPO      a repository of the same registry whose blobs may be mounted (repeatable)
-${REGISTRY_HELP}`;
+${OUTPUT_HELP}
+${REGISTRY_HELP}
+${UPLOAD_HELP}`;
 
-/** Progress lines at most every 2 s, or every MODEL_OCI_PROGRESS_MS milliseconds. */
-function progressInterval(): number {
-  const ms = Number(process.env.MODEL_OCI_PROGRESS_MS);
-  return Number.isFinite(ms) && ms >= 0 && process.env.MODEL_OCI_PROGRESS_MS !== '' ? ms : 2000;
-}
-
-function parseAnnotations(values: readonly string[]): Record<string, string> {
+/** KEY=VALUE flags → a record; a usage error naming the flag for anything else. */
+export function parseKeyValues(flag: string, values: readonly string[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (const value of values) {
     const eq = value.indexOf('=');
-    if (eq <= 0) throw new UserError(`--annotation ${JSON.stringify(value)}: expected KEY=VALUE`);
+    if (eq <= 0) throw new UsageError(`${flag} ${JSON.stringify(value)}: expected KEY=VALUE`);
     out[value.slice(0, eq)] = value.slice(eq + 1);
   }
   return out;
@@ -61,45 +65,23 @@ function parseAnnotations(values: readonly string[]): Record<string, string> {
 
 function parseEncoding(encoding: string, compression: string): LayerEncoding {
   if (encoding !== 'tar' && encoding !== 'raw')
-    throw new UserError(`--encoding must be tar or raw, not ${JSON.stringify(encoding)}`);
+    throw new UsageError(`--encoding must be tar or raw, not ${JSON.stringify(encoding)}`);
   if (compression !== 'zstd' && compression !== 'none') {
-    throw new UserError(`--compression must be zstd or none, not ${JSON.stringify(compression)}`);
+    throw new UsageError(`--compression must be zstd or none, not ${JSON.stringify(compression)}`);
   }
   if (encoding === 'raw') return 'raw';
   return compression === 'zstd' ? 'tar+zstd' : 'tar';
 }
 
-function parseInteger(flag: string, text: string | undefined): number | undefined {
+export function parseInteger(flag: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   if (!/^[0-9]+$/.test(text))
-    throw new UserError(`${flag} must be a whole number, not ${JSON.stringify(text)}`);
+    throw new UsageError(`${flag} must be a whole number, not ${JSON.stringify(text)}`);
   return Number(text);
 }
 
-export async function modelBuildCommand(
-  argv: readonly string[],
-  io: CliIo,
-  signal: AbortSignal,
-): Promise<number> {
-  const { values, positionals } = parseBuildArgs(argv);
-  if (positionals.length !== 1)
-    throw new UserError('expected exactly one model directory (model-oci model build <dir> --name <name>)');
-  if (!values.name) throw new UserError('--name is required');
-  const ref = parseTargetRef(values.to);
-  const registry = await registryOptions(values, io);
-  if (ref.kind !== 'registry' && values['mount-from'].length > 0)
-    throw new UserError('--mount-from needs a registry target (--to REGISTRY/REPO:TAG)');
-  const opened = await openTarget(ref, { registry });
-  const target = values['dry-run'] ? new DryRunTarget(opened) : opened;
-  try {
-    return await build(target, ref, values, positionals[0]!, io, signal);
-  } finally {
-    await target.close?.();
-  }
-}
-
 function parseBuildArgs(argv: readonly string[]) {
-  return parseArgs({
+  return parseFlags('model build', {
     args: [...argv],
     allowPositionals: true,
     options: {
@@ -123,9 +105,39 @@ function parseBuildArgs(argv: readonly string[]) {
       json: { type: 'boolean', default: false },
       quiet: { type: 'boolean', default: false },
       ...REGISTRY_FLAGS,
+      ...UPLOAD_FLAGS,
       'mount-from': { type: 'string', multiple: true, default: [] },
     },
   });
+}
+
+export async function modelBuildCommand(
+  argv: readonly string[],
+  io: CliIo,
+  signal: AbortSignal,
+): Promise<number> {
+  const { values, positionals } = parseBuildArgs(argv);
+  if (positionals.length !== 1)
+    throw new UsageError(
+      `expected exactly one model directory, got ${positionals.length} (model-oci model build <dir> --name <name>)`,
+    );
+  if (!values.name) throw new UsageError('--name is required');
+  const ref = parseTargetRef(values.to);
+  const registry = await registryOptions(values, io);
+  if (ref.kind !== 'registry' && values['mount-from'].length > 0)
+    throw new UsageError('--mount-from needs a registry target (--to REGISTRY/REPO:TAG)');
+  const opened = await openTarget(ref, { registry });
+  // Mount sources are siblings of the real target; a dry run reads them just as a real run would.
+  const reuseFrom =
+    opened instanceof RegistryTarget
+      ? values['mount-from'].map((repo) => opened.sibling(repo, '--mount-from'))
+      : [];
+  const target = values['dry-run'] ? new DryRunTarget(opened) : opened;
+  try {
+    return await build(target, ref, reuseFrom, values, positionals[0]!, io, signal);
+  } finally {
+    await target.close?.();
+  }
 }
 
 type BuildValues = ReturnType<typeof parseBuildArgs>['values'];
@@ -133,6 +145,7 @@ type BuildValues = ReturnType<typeof parseBuildArgs>['values'];
 async function build(
   target: Target,
   ref: TargetRef,
+  reuseFrom: Target[],
   values: BuildValues,
   source: string,
   io: CliIo,
@@ -145,7 +158,7 @@ async function build(
     try {
       frameSize = parseSize(values['frame-size']);
     } catch (err) {
-      throw new UserError(`--frame-size: ${err instanceof Error ? err.message : err}`);
+      throw new UsageError(`--frame-size: ${err instanceof Error ? err.message : err}`);
     }
   }
   const result = await buildModel({
@@ -158,23 +171,24 @@ async function build(
     ...(level !== undefined ? { level } : {}),
     ...(frameSize !== undefined ? { frameSize } : {}),
     concurrency: concurrency ?? (ref.kind === 'registry' ? 4 : 2),
-    ...(target instanceof RegistryTarget
-      ? {
-          reuseFrom: values['mount-from'].map((repo) => target.sibling(repo, '--mount-from')),
-        }
-      : {}),
+    reuseFrom,
     include: values.include,
     exclude: values.exclude,
-    annotations: parseAnnotations(values.annotation),
+    annotations: parseKeyValues('--annotation', values.annotation),
     ...(values.runtime !== undefined ? { runtime: values.runtime } : {}),
     force: values.force,
     verify: values.verify,
     digestCache: values['no-digest-cache'] ? false : values['digest-cache'],
     signal,
-    ...(values.quiet
-      ? {}
-      : { onEvent: progressPrinter((line) => io.stderr(`${line}\n`), progressInterval()) }),
+    onEvent: progressPrinter(
+      (line) => io.stderr(`${line}\n`),
+      values.quiet ? Number.POSITIVE_INFINITY : progressInterval(),
+    ),
   });
-  io.stdout(values.json ? `${JSON.stringify(result, null, 2)}\n` : formatBuildReport(result));
+  io.stdout(
+    values.json
+      ? `${JSON.stringify(result, null, 2)}\n`
+      : formatBuildReport(result, { dryRun: values['dry-run'] }),
+  );
   return 0;
 }

@@ -1,10 +1,10 @@
-import { parseArgs } from 'node:util';
 import { openTarget } from '../content/open-target.ts';
 import { parseTargetRef } from '../content/target-ref.ts';
 import { loadPreviousArtifact } from '../model/previous.ts';
-import { UserError } from '../util/errors.ts';
+import { UsageError, UserError } from '../util/errors.ts';
 import { formatBytes } from '../util/format.ts';
-import type { CliIo } from './main.ts';
+import { parseFlags } from './args.ts';
+import type { CliIo } from './io.ts';
 import { REGISTRY_FLAGS, REGISTRY_HELP, registryOptions } from './registry-flags.ts';
 
 export const MODEL_INSPECT_HELP = `Usage: model-oci model inspect --from <ref> [--json]
@@ -16,6 +16,7 @@ Only reads; the manifest and config are verified against their digests.
 Options:
   --from REF             the artifact to read (required)
   --json                 print it as JSON on stdout
+  --quiet                no note on stderr of where credentials came from
 ${REGISTRY_HELP}`;
 
 export async function modelInspectCommand(
@@ -23,14 +24,19 @@ export async function modelInspectCommand(
   io: CliIo,
   signal: AbortSignal,
 ): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseFlags('model inspect', {
     args: [...argv],
     allowPositionals: true,
-    options: { from: { type: 'string' }, json: { type: 'boolean', default: false }, ...REGISTRY_FLAGS },
+    options: {
+      from: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      quiet: { type: 'boolean', default: false },
+      ...REGISTRY_FLAGS,
+    },
   });
   if (positionals.length > 0)
-    throw new UserError(`unexpected argument ${JSON.stringify(positionals[0])}; use --from REF`);
-  if (!values.from) throw new UserError('--from is required (the artifact to read)');
+    throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}; use --from REF`);
+  if (!values.from) throw new UsageError('--from is required (the artifact to read)');
   const ref = parseTargetRef(values.from);
   const reference =
     ref.kind === 'registry'
@@ -38,7 +44,7 @@ export async function modelInspectCommand(
       : (ref.digest ?? ref.tag ?? 'latest');
   const target = await openTarget(ref, {
     access: 'pull',
-    registry: await registryOptions({ ...values, quiet: true }, io),
+    registry: await registryOptions(values, io),
   });
   try {
     const artifact = await loadPreviousArtifact(target, reference, signal);

@@ -1,13 +1,23 @@
 import type { BuildEvent } from '../model/build.ts';
 import { formatBytes, formatRate } from '../util/format.ts';
 
+export const DEFAULT_PROGRESS_MS = 2000;
+
+/** Progress lines at most every 2 s, or every MODEL_OCI_PROGRESS_MS milliseconds. */
+export function progressInterval(env: NodeJS.ProcessEnv = process.env): number {
+  const text = env.MODEL_OCI_PROGRESS_MS?.trim();
+  const ms = Number(text);
+  return text && Number.isFinite(ms) && ms >= 0 ? ms : DEFAULT_PROGRESS_MS;
+}
+
 /**
  * Progress lines for long runs, at most one every `intervalMs`, on stderr: logs are often no TTY
- * (CI), so plain lines rather than a redrawn bar. Short runs print nothing.
+ * (CI), so plain lines rather than a redrawn bar. Short runs print nothing. Warnings are always
+ * printed, whatever the interval (`--quiet` passes an infinite one).
  */
 export function progressPrinter(
   write: (line: string) => void,
-  intervalMs = 2000,
+  intervalMs = DEFAULT_PROGRESS_MS,
 ): (event: BuildEvent) => void {
   const started = performance.now();
   let lastPrint = started;
@@ -15,6 +25,10 @@ export function progressPrinter(
   let phaseDoneAtStart = 0;
   return (event) => {
     const now = performance.now();
+    if (event.type === 'warning') {
+      write(`model-oci: warning: ${event.message}`);
+      return;
+    }
     if (event.type === 'phase') {
       phaseStart = now;
       phaseDoneAtStart = 0;

@@ -1,10 +1,5 @@
-import type { BuildResult, LayerReport } from '../model/build.ts';
+import { type BuildResult, layerLabel } from '../model/build.ts';
 import { formatBytes, formatDuration, formatRate } from '../util/format.ts';
-
-function layerName(layer: LayerReport): string {
-  if (layer.files.length === 1) return layer.files[0]!.path;
-  return `${layer.kind} (${layer.files.length} files)`;
-}
 
 function table(rows: string[][]): string[] {
   const widths = rows[0]!.map((_, col) => Math.max(...rows.map((r) => r[col]!.length)));
@@ -19,16 +14,20 @@ function table(rows: string[][]): string[] {
 }
 
 /** The human summary: what was built or why nothing was, then one row per layer. */
-export function formatBuildReport(result: BuildResult): string {
+export function formatBuildReport(result: BuildResult, options: { dryRun?: boolean } = {}): string {
   const lines: string[] = [];
+  const dry = options.dryRun === true;
   if (result.status === 'skipped') {
     lines.push(`skipped ${result.name}: ${result.reason}`);
   } else {
-    lines.push(`built ${result.name} → ${result.target}`);
+    lines.push(`${dry ? 'would build' : 'built'} ${result.name} → ${result.target}`);
+    if (result.reason) lines.push(`  (${result.reason})`);
   }
   lines.push(`  digest   ${result.digest}`);
   lines.push(`  weights  ${result.weightsDigest} (${result.encoding})`);
   lines.push(`  tags     ${result.tags.join(', ')}`);
+  if (result.runtime) lines.push(`  runtime  ${result.runtime}`);
+  if (result.created) lines.push(`  created  ${result.created}`);
   const total = result.layers.reduce((s, l) => s + l.uncompressedSize, 0);
   const stored = result.layers.reduce((s, l) => s + l.size, 0);
   const counts = ['new', 'existing', 'reused', 'mounted']
@@ -38,7 +37,7 @@ export function formatBuildReport(result: BuildResult): string {
     .join(', ');
   lines.push(
     `  layers   ${result.layers.length} (${counts}), ${formatBytes(total)} → ${formatBytes(stored)}; ` +
-      `read ${formatBytes(result.bytesRead)}, wrote ${formatBytes(result.bytesWritten)} in ${formatDuration(result.durationMs)}` +
+      `read ${formatBytes(result.bytesRead)}, ${dry ? 'would upload' : 'wrote'} ${formatBytes(result.bytesWritten)} in ${formatDuration(result.durationMs)}` +
       (result.bytesRead > 0 ? ` (${formatRate(result.bytesRead, result.durationMs)})` : ''),
   );
   lines.push('');
@@ -46,11 +45,11 @@ export function formatBuildReport(result: BuildResult): string {
   for (const layer of result.layers) {
     const ratio = layer.uncompressedSize > 0 ? (layer.size / layer.uncompressedSize).toFixed(2) : '-';
     rows.push([
-      layerName(layer),
+      layerLabel(layer),
       formatBytes(layer.uncompressedSize),
       formatBytes(layer.size),
       ratio,
-      layer.status,
+      dry && layer.status === 'new' ? 'would upload' : layer.status,
     ]);
   }
   lines.push(...table(rows).map((r) => `  ${r}`));

@@ -1,10 +1,11 @@
+import { IntegrityError } from '../content/errors.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import { readDescriptor } from '../oci/descriptor.ts';
 import { type Digest, sha256Digest } from '../oci/digest.ts';
 import { MAX_MANIFEST_BYTES } from '../oci/manifest.ts';
 import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST } from '../oci/media-types.ts';
 import { expectArray, expectObject, expectStringMap, type JsonObject, parseJson } from '../oci/validate.ts';
-import { header, readBytes } from '../registry/http-client.ts';
+import { BodyTooLargeError, header, readBytes } from '../registry/http-client.ts';
 import { MANIFEST_ACCEPT, type RegistryTarget } from '../registry/registry-target.ts';
 import { isRetryableNetworkError } from '../registry/retry.ts';
 
@@ -77,12 +78,17 @@ export async function getManifest(
       bytes = await readBytes(res.body, MAX_MANIFEST_BYTES);
     } catch (err) {
       if (attempt < 3 && !signal?.aborted && isRetryableNetworkError(err)) continue;
+      if (err instanceof BodyTooLargeError) {
+        throw new IntegrityError(
+          `${target.displayName}@${reference}: the manifest is over the ${MAX_MANIFEST_BYTES}-byte limit registries accept`,
+        );
+      }
       throw err;
     }
     const digest = sha256Digest(bytes);
     const stated = header(res.headers, 'docker-content-digest');
     if ((stated && stated !== digest) || (reference.includes(':') && reference !== digest)) {
-      throw new Error(`${target.displayName}: manifest ${reference} arrived with digest ${digest}`);
+      throw new IntegrityError(`${target.displayName}: manifest ${reference} arrived with digest ${digest}`);
     }
     const mediaType = header(res.headers, 'content-type')?.split(';')[0]?.trim() || OCI_MANIFEST;
     return { bytes, mediaType, digest };

@@ -1,5 +1,5 @@
 import type { Descriptor } from '../oci/descriptor.ts';
-import type { Digest } from '../oci/digest.ts';
+import { type Digest, isDigest } from '../oci/digest.ts';
 import type { RegistryTarget } from '../registry/registry-target.ts';
 import { UserError } from '../util/errors.ts';
 import { mapConcurrent } from '../util/limiter.ts';
@@ -33,7 +33,7 @@ export async function recordArtifact(
   options: { signal?: AbortSignal } = {},
 ): Promise<RecordResult> {
   const { signal } = options;
-  const what = `${source.displayName}:${reference}`;
+  const what = `${source.displayName}${isDigest(reference) ? '@' : ':'}${reference}`;
   if (catalog.registry !== source.registry) {
     throw new UserError(
       `the catalog ${catalog.displayName} must be on the same registry as ${what} (its layers are mounted, never copied across registries)`,

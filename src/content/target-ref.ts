@@ -1,6 +1,6 @@
 import { type Digest, InvalidDigestError, parseDigest } from '../oci/digest.ts';
-import { checkTag, parseReference, type Reference } from '../oci/reference.ts';
-import { UserError } from '../util/errors.ts';
+import { checkTag, isLoopback, parseReference, type Reference } from '../oci/reference.ts';
+import { UsageError } from '../util/errors.ts';
 
 /** Where to read from or write to, as the user wrote it on the command line or in an input. */
 export type TargetRef =
@@ -12,15 +12,27 @@ const LAYOUT_PREFIXES = ['oci-layout:', 'oci:'];
 /**
  * `oci-layout:PATH[:TAG][@DIGEST]` (also `oci:` as skopeo spells it) names an OCI image layout
  * directory; anything else is a registry reference `[registry[:port]/]repo[:tag][@digest]`.
+ * `plainHttp` names how the caller allows plain HTTP (`--plain-http HOST`), for the hint to a user
+ * who wrote `http://…`.
  */
-export function parseTargetRef(text: string): TargetRef {
+export function parseTargetRef(text: string, plainHttp = '--plain-http HOST'): TargetRef {
   const prefix = LAYOUT_PREFIXES.find((p) => text.startsWith(p));
+  const scheme = /^(https?):\/\//i.exec(text);
+  if (scheme) {
+    const bare = text.slice(scheme[0].length);
+    const host = bare.split('/')[0]!;
+    const hint = scheme[1]!.toLowerCase() === 'http' && !isLoopback(host);
+    throw new UsageError(
+      `invalid reference ${JSON.stringify(text)}: a registry reference has no scheme, write ${JSON.stringify(bare)}` +
+        (hint ? ` and allow plain HTTP with ${plainHttp.replace('HOST', host)}` : ''),
+    );
+  }
   if (!prefix) {
     const bare = text.startsWith('docker://') ? text.slice('docker://'.length) : text;
     try {
       return { kind: 'registry', reference: parseReference(bare), text };
     } catch (err) {
-      throw new UserError(err instanceof Error ? err.message : String(err));
+      throw new UsageError(err instanceof Error ? err.message : String(err));
     }
   }
   let rest = text.slice(prefix.length);
@@ -31,7 +43,7 @@ export function parseTargetRef(text: string): TargetRef {
       digest = parseDigest(rest.slice(at + 1));
     } catch (err) {
       if (err instanceof InvalidDigestError)
-        throw new UserError(`invalid target ${JSON.stringify(text)}: ${err.message}`);
+        throw new UsageError(`invalid target ${JSON.stringify(text)}: ${err.message}`);
       throw err;
     }
     rest = rest.slice(0, at);
@@ -44,13 +56,13 @@ export function parseTargetRef(text: string): TargetRef {
     try {
       checkTag(tag);
     } catch (err) {
-      throw new UserError(
+      throw new UsageError(
         `invalid target ${JSON.stringify(text)}: ${err instanceof Error ? err.message : err}`,
       );
     }
   }
   if (rest.length === 0)
-    throw new UserError(`invalid target ${JSON.stringify(text)}: the layout path is empty`);
+    throw new UsageError(`invalid target ${JSON.stringify(text)}: the layout path is empty`);
   const ref: TargetRef = { kind: 'oci-layout', path: rest, text };
   if (tag !== undefined) ref.tag = tag;
   if (digest !== undefined) ref.digest = digest;

@@ -1,5 +1,6 @@
 import type { Descriptor } from '../oci/descriptor.ts';
 import { Sha256Counter } from '../oci/digest.ts';
+import { IntegrityError } from './errors.ts';
 
 /**
  * Passes a blob's bytes through and fails at the end (or as soon as there are too many) unless they
@@ -14,11 +15,12 @@ export async function* verifiedStream(
   for await (const chunk of source) {
     hash.update(chunk);
     if (hash.size > desc.size)
-      throw new Error(`${where}: blob ${desc.digest} is longer than its ${desc.size} bytes`);
+      throw new IntegrityError(`${where}: blob ${desc.digest} is longer than its ${desc.size} bytes`);
     yield chunk;
   }
   if (hash.size !== desc.size)
-    throw new Error(`${where}: blob ${desc.digest} ended after ${hash.size} of ${desc.size} bytes`);
+    throw new IntegrityError(`${where}: blob ${desc.digest} ended after ${hash.size} of ${desc.size} bytes`);
   const digest = hash.digest();
-  if (digest !== desc.digest) throw new Error(`${where}: blob ${desc.digest} arrived with digest ${digest}`);
+  if (digest !== desc.digest)
+    throw new IntegrityError(`${where}: blob ${desc.digest} arrived with digest ${digest}`);
 }

@@ -9,6 +9,7 @@ import {
   MODEL_CONFIG,
   modelLayerMediaType,
   OCI_MANIFEST,
+  parseModelLayerMediaType,
 } from '../oci/media-types.ts';
 import type { DigestedFile } from './weights-digest.ts';
 
@@ -47,11 +48,51 @@ function commonFolder(paths: readonly string[]): string {
   return n === 0 ? '.' : first.slice(0, n).join('/');
 }
 
-/** The blob's own name for `oras pull`; a tar layer says it is one, so nobody mistakes it for the file. */
+const TITLE_SUFFIX: Record<LayerEncoding, string> = { 'tar+zstd': '.tar.zst', tar: '.tar', raw: '' };
+
+/**
+ * The blob's own name for `oras pull`; a tar layer says it is one, so nobody mistakes it for the
+ * file. A group of small files is named after its kind (`doc.tar.zst`); withUniqueTitles renames it
+ * when a file of the same name has a layer of its own.
+ */
 export function layerTitle(layer: Pick<LayerRecord, 'kind' | 'encoding' | 'grouped' | 'files'>): string {
   const stem = layer.grouped ? layer.kind : layer.files[0]!.path;
-  if (layer.encoding === 'raw') return stem;
-  return layer.encoding === 'tar+zstd' ? `${stem}.tar.zst` : `${stem}.tar`;
+  return `${stem}${TITLE_SUFFIX[layer.encoding]}`;
+}
+
+/** A layer of several files (its file metadata is the folder's, typeflag '5'), as opposed to one file's. */
+function isGroupLayer(desc: Descriptor): boolean {
+  try {
+    const metadata = JSON.parse(desc.annotations?.[ANNOTATION.modelFileMetadata] ?? '{}') as {
+      typeflag?: unknown;
+    };
+    return metadata.typeflag === TYPEFLAG_DIR;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The layers with titles no two share (oras pull writes each layer to a file named by its title and
+ * refuses duplicates). One-file layers are titled by their path, which is unique; a group layer whose
+ * name a file took (a file called `doc` or `weight.config`) becomes `<kind>-files`, `<kind>-files-2`, …
+ * Works on descriptors taken over from an earlier artifact too, whose titles may collide.
+ */
+export function withUniqueTitles(layers: readonly Descriptor[]): Descriptor[] {
+  const taken = new Set(layers.filter((l) => !isGroupLayer(l)).map((l) => l.annotations?.[ANNOTATION.title]));
+  return layers.map((layer) => {
+    const title = layer.annotations?.[ANNOTATION.title];
+    if (!isGroupLayer(layer) || title === undefined) return layer;
+    let unique = title;
+    const parsed = parseModelLayerMediaType(layer.mediaType);
+    const suffix = parsed ? TITLE_SUFFIX[parsed.encoding] : '';
+    const stem = parsed ? `${parsed.kind}-files` : `${title}-files`;
+    for (let n = 1; taken.has(unique); n++) unique = `${stem}${n === 1 ? '' : `-${n}`}${suffix}`;
+    taken.add(unique);
+    return unique === title
+      ? layer
+      : { ...layer, annotations: { ...layer.annotations, [ANNOTATION.title]: unique } };
+  });
 }
 
 function layerAnnotations(layer: LayerRecord, mtime: number): Record<string, string> {
@@ -134,7 +175,7 @@ export function buildArtifact(input: ArtifactInput): BuiltArtifact {
     mediaType: OCI_MANIFEST,
     artifactType: MODEL_ARTIFACT_TYPE,
     config: configDescriptor,
-    layers: input.layers,
+    layers: withUniqueTitles(input.layers),
     annotations,
   };
   const manifestBytes = encodeJson(manifest);

@@ -8,7 +8,9 @@ export type BuildPhase = 'scan' | 'hash' | 'pack' | 'record';
 
 export type BuildEvent =
   | { type: 'phase'; phase: BuildPhase; message: string }
-  | { type: 'progress'; phase: 'hash' | 'pack'; done: number; total: number };
+  | { type: 'progress'; phase: 'hash' | 'pack'; done: number; total: number }
+  /** Something the user should hear although the build goes on (e.g. why every layer is re-packed). */
+  | { type: 'warning'; message: string };
 
 export interface BuildOptions {
   /** The model directory. */
@@ -70,9 +72,15 @@ export interface LayerReport {
   files: DigestedFile[];
 }
 
+/** How reports name a layer: its one file's path, or its kind and how many files it holds. */
+export function layerLabel(layer: Pick<LayerReport, 'kind' | 'files'>): string {
+  if (layer.files.length === 1) return layer.files[0]!.path;
+  return `${layer.kind} (${layer.files.length} files)`;
+}
+
 export interface BuildResult {
   status: 'built' | 'skipped';
-  /** Why nothing was built, when skipped. */
+  /** Why nothing was built, when skipped; why a manifest was written for weights already there. */
   reason?: string;
   name: string;
   target: string;
@@ -86,7 +94,12 @@ export interface BuildResult {
   bytesRead: number;
   /** Blob bytes newly stored in the target. */
   bytesWritten: number;
+  /** Whole milliseconds. */
   durationMs: number;
+  /** The artifact's `org.opencontainers.image.created`, when it has one. */
+  created?: string;
+  /** The runtime requirement recorded on the artifact (`io.model-oci.runtime.requires`). */
+  runtime?: string;
 }
 
 export const DEFAULT_LEVEL = 3;

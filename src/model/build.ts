@@ -7,7 +7,7 @@ import { checkTag } from '../oci/reference.ts';
 import { hashFiles } from '../pack/file-hasher.ts';
 import { reproducibleMtime } from '../pack/tar-header.ts';
 import { MAX_LEVEL, MIN_LEVEL } from '../pack/zstd.ts';
-import { UserError } from '../util/errors.ts';
+import { UsageError } from '../util/errors.ts';
 import { buildArtifact, layerDescriptor, layerTitle } from './artifact.ts';
 import {
   type BuildOptions,
@@ -17,12 +17,13 @@ import {
   type LayerReport,
   Progress,
 } from './build-types.ts';
+import { type ArtifactMetadata, type Decision, decide, existingWithWeights, shortDigest } from './decide.ts';
 import { cacheFileFor, DigestCache } from './digest-cache.ts';
 import { modelFacts } from './facts.ts';
 import { planLayers } from './layers.ts';
 import { checkModelName } from './name.ts';
 import { type PackedRecord, packLayers } from './pack-layers.ts';
-import { loadPreviousArtifact, type PreviousArtifact } from './previous.ts';
+import { DamagedArtifactError, loadPreviousArtifact, type PreviousArtifact } from './previous.ts';
 import { findReusable, recordBase, reportReused, tarSize } from './reuse.ts';
 import { checkUnchanged, scanModelDir } from './source.ts';
 import { type DigestedFile, weightsDigest, weightsTag } from './weights-digest.ts';
@@ -35,33 +36,33 @@ function checkOptions(options: BuildOptions): void {
     try {
       checkTag(tag);
     } catch (err) {
-      throw new UserError(err instanceof Error ? err.message : String(err));
+      throw new UsageError(err instanceof Error ? err.message : String(err));
     }
   }
   const level = options.level ?? DEFAULT_LEVEL;
   if (!Number.isInteger(level) || level < MIN_LEVEL || level > MAX_LEVEL) {
-    throw new UserError(`compression level ${level} is out of range (${MIN_LEVEL}–${MAX_LEVEL})`);
+    throw new UsageError(`compression level ${level} is out of range (${MIN_LEVEL}–${MAX_LEVEL})`);
   }
   const frameSize = options.frameSize ?? DEFAULT_FRAME_SIZE;
   if (!Number.isInteger(frameSize) || frameSize < 64 * 1024 || frameSize > 256 * 1024 * 1024) {
-    throw new UserError(`frame size ${frameSize} is out of range (64 KiB–256 MiB)`);
+    throw new UsageError(`frame size ${frameSize} is out of range (64 KiB–256 MiB)`);
   }
   if (options.runtime !== undefined) parseRuntimeRequirement(options.runtime);
   if (
     options.createdAt !== undefined &&
     !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/.test(options.createdAt)
   )
-    throw new UserError(`created date ${JSON.stringify(options.createdAt)} is not an RFC 3339 date-time`);
+    throw new UsageError(`created date ${JSON.stringify(options.createdAt)} is not an RFC 3339 date-time`);
   const concurrency = options.concurrency ?? 2;
   if (!Number.isInteger(concurrency) || concurrency < 1)
-    throw new UserError(`concurrency must be a whole number ≥ 1`);
+    throw new UsageError(`concurrency must be a whole number ≥ 1`);
 }
 
 /** `vllm >=0.8 <0.9` → name and range; the range's grammar is checked where it is matched (compat). */
 export function parseRuntimeRequirement(text: string): { name: string; range: string } {
   const m = /^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s+(\S.*?)\s*$/.exec(text);
   if (!m) {
-    throw new UserError(
+    throw new UsageError(
       `runtime ${JSON.stringify(text)}: expected "<name> <version range>", e.g. "vllm >=0.8 <0.9"`,
     );
   }
@@ -75,19 +76,24 @@ function normaliseRuntime(text: string): string {
 
 /**
  * The artifact this build may reuse layers from: the one at `tag` in the target, else the first one
- * at `tag` in a `reuseFrom` repository (then `previousSource` says which).
+ * at `tag` in a `reuseFrom` repository (then `previousSource` says which). One that fails
+ * verification is reported through `warn` and not used: its layers are packed again.
  */
 async function findPrevious(
   target: Target,
   tag: string,
-  reuseFrom: readonly Target[] = [],
+  reuseFrom: readonly Target[],
+  warn: (message: string) => void,
   signal?: AbortSignal,
 ): Promise<{ previous?: PreviousArtifact; previousSource?: Target }> {
-  const previous = await loadPreviousArtifact(target, tag, signal);
-  if (previous) return { previous };
-  for (const source of reuseFrom) {
-    const found = await loadPreviousArtifact(source, tag, signal);
-    if (found) return { previous: found, previousSource: source };
+  for (const source of [target, ...reuseFrom]) {
+    try {
+      const found = await loadPreviousArtifact(source, tag, signal);
+      if (found) return source === target ? { previous: found } : { previous: found, previousSource: source };
+    } catch (err) {
+      if (!(err instanceof DamagedArtifactError)) throw err;
+      warn(`${err.message}; its layers are not reused, every layer is packed again`);
+    }
   }
   return {};
 }
@@ -109,25 +115,42 @@ async function reuseBlob(
   return (await target.mountBlob(desc, source, signal)) === 'mounted' ? 'mounted' : 'new';
 }
 
+/** RFC 3339 without fractional seconds, as the created annotation is written. */
+const isoSeconds = (seconds: number) => new Date(seconds * 1000).toISOString().replace('.000Z', 'Z');
+
 /**
  * Turns a model directory into a ModelPack artifact in `target`:
  * scan → digests (cache, or hashing files the previous artifact may still hold) → skip if these
- * weights are already there → pack only layers whose files changed → config, manifest, tags.
+ * weights are already there with the same metadata → pack only layers whose files changed →
+ * config, manifest, tags. Same weights with other metadata (name, runtime, annotations) get a new
+ * manifest over the existing layers: nothing is packed or uploaded but the config and manifest.
  */
 export async function buildModel(options: BuildOptions): Promise<BuildResult> {
   const started = performance.now();
   checkOptions(options);
   const { target, signal } = options;
   const emit = options.onEvent ?? (() => {});
+  const warn = (message: string) => emit({ type: 'warning', message });
   const encoding = options.encoding ?? 'tar+zstd';
   const mtime = reproducibleMtime();
   const tags = [...new Set([options.tag, ...(options.extraTags ?? [])])];
+  const createdAt = options.createdAt ?? (process.env.SOURCE_DATE_EPOCH ? isoSeconds(mtime) : undefined);
 
   emit({ type: 'phase', phase: 'scan', message: `scanning ${options.source}` });
   const { root, files } = await scanModelDir(options.source, {
     ...(options.include ? { include: options.include } : {}),
     ...(options.exclude ? { exclude: options.exclude } : {}),
   });
+  const metadata: ArtifactMetadata = {
+    name: options.name,
+    mtime,
+    ...(createdAt !== undefined ? { createdAt } : {}),
+    facts: await modelFacts(files),
+    annotations: {
+      ...options.annotations,
+      ...(options.runtime ? { [ANNOTATION.runtimeRequires]: normaliseRuntime(options.runtime) } : {}),
+    },
+  };
   const cache =
     options.digestCache === false
       ? undefined
@@ -139,13 +162,20 @@ export async function buildModel(options: BuildOptions): Promise<BuildResult> {
       if (d) digests.set(f.path, d);
     }
   }
-  const { previous, previousSource } = await findPrevious(target, options.tag, options.reuseFrom, signal);
+  let { previous, previousSource } = await findPrevious(
+    target,
+    options.tag,
+    options.reuseFrom ?? [],
+    warn,
+    signal,
+  );
   // Only an artifact in the target itself can be re-tagged there.
   const own = previousSource ? undefined : previous;
 
   // Files the previous artifact holds at the same size are probably unchanged: hash them first
-  // (cheap), so an unchanged model is recognised without packing. Other unknown files cannot match
-  // it and are hashed while they are packed, in the same single read.
+  // (cheap), so an unchanged model is recognised without packing. When one did change, it is read
+  // again to be packed. Other unknown files cannot match it and are hashed while they are packed,
+  // in the same single read.
   const unknown = files.filter((f) => !digests.has(f.path));
   const hashFirst = unknown.filter((f) => previous?.sizes.get(f.path) === f.size);
   let bytesRead = 0;
@@ -170,38 +200,63 @@ export async function buildModel(options: BuildOptions): Promise<BuildResult> {
     bytesRead += total;
   }
 
-  const skipIfPresent = async (weights: Digest): Promise<BuildResult | undefined> => {
+  const result = (
+    fields: Pick<
+      BuildResult,
+      'status' | 'digest' | 'manifestSize' | 'weightsDigest' | 'layers' | 'bytesWritten'
+    > &
+      Partial<BuildResult>,
+  ): BuildResult => ({
+    name: options.name,
+    target: target.displayName,
+    encoding,
+    tags,
+    bytesRead,
+    durationMs: Math.round(performance.now() - started),
+    ...(metadata.createdAt ? { created: metadata.createdAt } : {}),
+    ...(metadata.annotations[ANNOTATION.runtimeRequires]
+      ? { runtime: metadata.annotations[ANNOTATION.runtimeRequires] }
+      : {}),
+    ...fields,
+  });
+
+  let relabelled: Extract<Decision, { kind: 'relabel' }> | undefined;
+  /** Skips when the weights are there with this metadata; else makes their artifact the one to reuse. */
+  const decideFor = async (weights: Digest): Promise<BuildResult | undefined> => {
     if (options.force) return undefined;
-    const wTag = weightsTag(weights, encoding);
-    const existing =
-      own?.weightsDigest === weights && own.encoding === encoding
-        ? own
-        : await loadPreviousArtifact(target, wTag, signal);
-    if (!existing || existing.weightsDigest !== weights || existing.encoding !== encoding) return undefined;
-    await target.tag(existing.descriptor, tags, signal);
+    const existing = await existingWithWeights(target, weights, encoding, own, warn, signal);
+    const decision = decide(existing, metadata);
+    if (decision.kind === 'relabel') {
+      // Every layer is in the target already: take them from there.
+      previous = decision.existing;
+      previousSource = undefined;
+      relabelled = decision;
+      return undefined;
+    }
+    if (decision.kind !== 'skip') return undefined;
+    const found = decision.existing;
+    await target.tag(found.descriptor, tags, signal);
     await cache?.save();
-    const layers: LayerReport[] = existing.layers.map((l) => reportReused(l, encoding, mtime));
-    return {
+    const created = found.manifest.annotations?.[ANNOTATION.created];
+    return result({
       status: 'skipped',
-      reason: `weights ${weights} are already in ${target.displayName} as ${existing.descriptor.digest} (tag ${wTag})`,
-      name: options.name,
-      target: target.displayName,
-      digest: existing.descriptor.digest,
-      manifestSize: existing.descriptor.size,
+      reason: `these weights and this metadata are already in ${target.displayName} as ${shortDigest(found.descriptor.digest)}`,
+      digest: found.descriptor.digest,
+      manifestSize: found.descriptor.size,
       weightsDigest: weights,
-      encoding,
-      tags,
-      layers,
-      bytesRead,
+      layers: found.layers.map((l, i) => ({
+        ...reportReused(l, encoding, mtime),
+        title: found.manifest.layers[i]?.annotations?.[ANNOTATION.title] ?? l.descriptor.digest,
+      })),
       bytesWritten: 0,
-      durationMs: performance.now() - started,
-    };
+      ...(created ? { created } : {}),
+    });
   };
 
   const allKnown = (): DigestedFile[] =>
     files.map((f) => ({ path: f.path, size: f.size, digest: digests.get(f.path)! }));
   if (digests.size === files.length) {
-    const skipped = await skipIfPresent(weightsDigest(allKnown()));
+    const skipped = await decideFor(weightsDigest(allKnown()));
     if (skipped) return skipped;
   }
 
@@ -242,6 +297,7 @@ export async function buildModel(options: BuildOptions): Promise<BuildResult> {
         cache,
         ...(signal ? { signal } : {}),
         onProgress: new Progress('pack', total, emit).add,
+        onWarning: warn,
       },
     );
     toPack.forEach(({ index }, i) => {
@@ -252,63 +308,52 @@ export async function buildModel(options: BuildOptions): Promise<BuildResult> {
 
   const weights = weightsDigest(allKnown());
   // Files hashed while packing could still make up weights that exist under another tag.
-  const skipped = await skipIfPresent(weights);
-  if (skipped) return skipped;
+  if (!relabelled) {
+    const skipped = await decideFor(weights);
+    if (skipped) return skipped;
+  }
 
   emit({ type: 'phase', phase: 'record', message: `writing manifest to ${target.displayName}` });
-  const layerDescriptors = records.map((r) => r.descriptor ?? layerDescriptor(r, mtime));
   const artifact = buildArtifact({
-    name: options.name,
-    mtime,
-    ...(options.createdAt !== undefined
-      ? { createdAt: options.createdAt }
-      : process.env.SOURCE_DATE_EPOCH
-        ? { createdAt: new Date(mtime * 1000).toISOString().replace('.000Z', 'Z') }
-        : {}),
-    facts: await modelFacts(files),
+    ...metadata,
     encoding,
     weightsDigest: weights,
-    layers: layerDescriptors,
+    layers: records.map((r) => r.descriptor ?? layerDescriptor(r, mtime)),
     diffIds: records.map((r) => r.diffId),
-    annotations: {
-      ...options.annotations,
-      ...(options.runtime ? { [ANNOTATION.runtimeRequires]: normaliseRuntime(options.runtime) } : {}),
-    },
   });
   const config = await target.putBlob(artifact.config.descriptor, artifact.config.bytes, signal);
-  await target.putManifest(
-    artifact.manifest.descriptor,
-    artifact.manifest.bytes,
-    [...tags, weightsTag(weights, encoding)],
-    signal,
-  );
+  const allTags = [...tags, weightsTag(weights, encoding)];
+  await target.putManifest(artifact.manifest.descriptor, artifact.manifest.bytes, allTags, signal);
   await cache?.save();
-  const layers: LayerReport[] = records.map((r, i) => ({
-    title: layerTitle(r),
-    kind: r.kind,
-    mediaType: layerDescriptors[i]!.mediaType,
-    digest: r.digest,
-    size: r.size,
-    uncompressedSize: r.uncompressedSize,
-    status: r.status,
-    files: r.files,
-  }));
+  const layers: LayerReport[] = records.map((r, i) => {
+    const desc = artifact.manifest.value.layers[i]!;
+    return {
+      title: desc.annotations?.[ANNOTATION.title] ?? layerTitle(r),
+      kind: r.kind,
+      mediaType: desc.mediaType,
+      digest: r.digest,
+      size: r.size,
+      uncompressedSize: r.uncompressedSize,
+      status: r.status,
+      files: r.files,
+    };
+  });
   const bytesWritten =
     layers.reduce((s, l) => s + (l.status === 'new' ? l.size : 0), 0) +
     (config.stored ? artifact.config.bytes.byteLength : 0) +
     artifact.manifest.bytes.byteLength;
-  return {
+  return result({
     status: 'built',
-    name: options.name,
-    target: target.displayName,
+    ...(relabelled
+      ? {
+          reason: `these weights are in ${target.displayName} as ${shortDigest(relabelled.existing.descriptor.digest)} with another ${relabelled.changed.join(', ')}: a new manifest reuses its layers`,
+        }
+      : {}),
     digest: artifact.manifest.descriptor.digest,
     manifestSize: artifact.manifest.descriptor.size,
     weightsDigest: weights,
-    encoding,
-    tags: [...tags, weightsTag(weights, encoding)],
+    tags: allTags,
     layers,
-    bytesRead,
     bytesWritten,
-    durationMs: performance.now() - started,
-  };
+  });
 }

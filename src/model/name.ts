@@ -1,4 +1,4 @@
-import { UserError } from '../util/errors.ts';
+import { UsageError } from '../util/errors.ts';
 
 const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
@@ -8,7 +8,7 @@ const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
  */
 export function checkModelName(name: string): string {
   if (!MODEL_NAME.test(name)) {
-    throw new UserError(
+    throw new UsageError(
       `invalid model name ${JSON.stringify(name)}: use 1 to 128 of [A-Za-z0-9._-], starting with a letter or digit`,
     );
   }

@@ -6,6 +6,8 @@ import { FramePool } from '../pack/frame-pool.ts';
 import { HashWorker } from '../pack/hash-worker.ts';
 import { type PackContext, type PackInput, packRawBlob, packTarLayer } from '../pack/layer-packer.ts';
 import { loadCompressor } from '../pack/zstd.ts';
+import { UploadSessionLostError } from '../registry/errors.ts';
+import { formatBytes } from '../util/format.ts';
 import { mapConcurrent } from '../util/limiter.ts';
 import type { LayerRecord } from './artifact.ts';
 import type { LayerStatus } from './build-types.ts';
@@ -32,6 +34,8 @@ export interface PackLayersOptions {
   cache: DigestCache | undefined;
   signal?: AbortSignal;
   onProgress: (bytes: number) => void;
+  /** Told when a layer is packed again because the target lost its upload. */
+  onWarning?: (message: string) => void;
 }
 
 /**
@@ -68,10 +72,16 @@ export async function packLayers(
             checkUnchanged: (h) => checkUnchanged(f, h),
           };
         });
-        const packed = await withFreshWriters(target, signal, (writer) =>
-          encoding === 'raw'
-            ? packRawBlob(inputs[0]!, writer, { ...ctx, signal })
-            : packTarLayer(inputs, compression, writer, { ...ctx, signal }),
+        const name = layer.files.length === 1 ? layer.files[0]!.path : `the ${layer.kind} layer`;
+        const bytes = layer.files.reduce((n, f) => n + f.size, 0);
+        const packed = await withFreshWriters(
+          target,
+          { what: name, bytes, ...(options.onWarning ? { onWarning: options.onWarning } : {}) },
+          signal,
+          (writer) =>
+            encoding === 'raw'
+              ? packRawBlob(inputs[0]!, writer, { ...ctx, signal })
+              : packTarLayer(inputs, compression, writer, { ...ctx, signal }),
         );
         for (const [i, f] of layer.files.entries()) {
           const digest = packed.files[i]!.digest;
@@ -94,29 +104,48 @@ export async function packLayers(
   }
 }
 
-/** Packs per layer, counting the first try: a registry that lost two uploads in a row has a problem. */
-const PACK_ATTEMPTS = 3;
+const MiB = 1024 * 1024;
 
 /**
- * Runs a pack into a new blob writer, and once more into another when the target lost the upload
- * midway (CNCF Distribution drops an upload session whose PATCH was cut off; its bytes are gone
- * from our memory, so the layer is packed again — same files, same bytes).
+ * Upload sessions a layer may use before the build gives up: 5, plus one per 128 MiB. A lost session
+ * costs packing the layer again, and the chance of losing one grows with the number of requests it
+ * takes, so the allowance grows with the layer — a fixed count failed most pushes of multi-chunk
+ * layers through a registry that drops a session whenever a request breaks off.
+ */
+export function sessionBudget(bytes: number): number {
+  return 5 + Math.ceil(bytes / (128 * MiB));
+}
+
+/**
+ * Runs a pack into a new blob writer, and again into another when the target lost the upload midway
+ * (CNCF Distribution drops an upload session whose PATCH broke off or whose answer was lost; the
+ * bytes are gone from our memory, so the layer is packed again — same files, same bytes), within
+ * sessionBudget. Running out names every loss and its cause.
  */
 async function withFreshWriters<T>(
   target: Target,
+  layer: { what: string; bytes: number; onWarning?: (message: string) => void },
   signal: AbortSignal | undefined,
   pack: (writer: BlobWriter) => Promise<T>,
 ): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
+  const budget = sessionBudget(layer.bytes);
+  const losses: string[] = [];
+  for (;;) {
     const writer = await target.openBlobWriter(signal);
     try {
       return await pack(writer);
     } catch (err) {
-      if (attempt >= PACK_ATTEMPTS || !isLostUpload(err) || signal?.aborted) throw err;
+      if (!(err instanceof UploadSessionLostError) || signal?.aborted) throw err;
+      losses.push(`${losses.length + 1}) ${err.why} after ${formatBytes(err.confirmed)} confirmed`);
+      if (losses.length >= budget) {
+        throw new Error(
+          `${layer.what}: the registry lost all ${budget} upload sessions this layer may use ` +
+            `(5 plus one per 128 MiB): ${losses.join('; ')}`,
+        );
+      }
+      layer.onWarning?.(
+        `${layer.what}: upload session ${losses.length} of at most ${budget} lost (${err.why}); packing the layer again`,
+      );
     }
   }
-}
-
-function isLostUpload(err: unknown): boolean {
-  return err instanceof Error && err.name === 'UploadSessionLostError';
 }

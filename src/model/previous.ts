@@ -1,9 +1,19 @@
+import { IntegrityError } from '../content/errors.ts';
 import type { Target } from '../content/target.ts';
+import { verifiedStream } from '../content/verified-stream.ts';
 import { type Descriptor, expectDigest } from '../oci/descriptor.ts';
-import type { Digest } from '../oci/digest.ts';
+import { type Digest, isDigest } from '../oci/digest.ts';
 import { type ImageManifest, parseImageManifest } from '../oci/manifest.ts';
 import { ANNOTATION, MODEL_ARTIFACT_TYPE, MODEL_CONFIG, OCI_MANIFEST } from '../oci/media-types.ts';
-import { expectArray, expectObject, expectSafeInteger, expectString, parseJson } from '../oci/validate.ts';
+import {
+  expectArray,
+  expectObject,
+  expectSafeInteger,
+  expectString,
+  InvalidDocumentError,
+  parseJson,
+} from '../oci/validate.ts';
+import { UserError } from '../util/errors.ts';
 import type { DigestedFile } from './weights-digest.ts';
 
 export interface PreviousLayer {
@@ -44,14 +54,25 @@ function readDiffIds(bytes: Uint8Array): Digest[] {
 
 async function readBlob(target: Target, desc: Descriptor, signal?: AbortSignal): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
-  for await (const chunk of await target.fetchBlob(desc, signal)) chunks.push(chunk);
+  const stream = verifiedStream(desc, await target.fetchBlob(desc, signal), target.displayName);
+  for await (const chunk of stream) chunks.push(chunk);
   return Buffer.concat(chunks);
 }
 
 /**
+ * A model artifact of ours that cannot be read as one: a manifest or config whose bytes do not match
+ * their digest, a manifest over the size limit, or documents that do not parse. Unlike "nothing
+ * there" or "someone else's artifact", this is never taken to mean "no previous artifact".
+ */
+export class DamagedArtifactError extends UserError {
+  override readonly name: string = 'DamagedArtifactError';
+}
+
+/**
  * Loads the model artifact at `reference` (a tag or digest) with the file lists of its layers.
- * Anything else there — nothing, an image, a foreign or damaged artifact — is `undefined`: it just
- * means there is nothing to reuse, so it is never an error.
+ * Undefined when there is nothing there, or something that is not a model artifact built by this
+ * tool (an image, a foreign artifact): there is simply nothing to reuse. Throws a
+ * DamagedArtifactError when it is one of ours but fails verification, and passes transport errors on.
  */
 export async function loadPreviousArtifact(
   target: Target,
@@ -60,19 +81,24 @@ export async function loadPreviousArtifact(
 ): Promise<PreviousArtifact | undefined> {
   const descriptor = await target.resolve(reference, signal);
   if (!descriptor || descriptor.mediaType !== OCI_MANIFEST) return undefined;
+  const where = `${target.displayName}${isDigest(reference) ? '@' : ':'}${reference}`;
   try {
-    const manifest = parseImageManifest(await target.fetchManifest(descriptor, signal));
+    const manifest = parseImageManifest(await target.fetchManifest(descriptor, signal), 'manifest');
     if (manifest.artifactType !== MODEL_ARTIFACT_TYPE || manifest.config.mediaType !== MODEL_CONFIG)
       return undefined;
+    if (manifest.layers.some((l) => l.annotations?.[ANNOTATION.layerFiles] === undefined)) return undefined;
     const configBytes = await readBlob(target, manifest.config, signal);
     const diffIds = readDiffIds(configBytes);
-    if (diffIds.length !== manifest.layers.length) return undefined;
+    if (diffIds.length !== manifest.layers.length) {
+      throw new InvalidDocumentError(
+        'config.modelfs.diffIds',
+        `lists ${diffIds.length} layers, the manifest ${manifest.layers.length}`,
+      );
+    }
     const layers: PreviousLayer[] = [];
     const sizes = new Map<string, number>();
     for (const [i, layer] of manifest.layers.entries()) {
-      const listing = layer.annotations?.[ANNOTATION.layerFiles];
-      if (listing === undefined) return undefined;
-      const files = readFiles(listing, `layers[${i}] files`);
+      const files = readFiles(layer.annotations![ANNOTATION.layerFiles]!, `layers[${i}] files`);
       for (const f of files) sizes.set(f.path, f.size);
       layers.push({ descriptor: layer, diffId: diffIds[i]!, files });
     }
@@ -86,6 +112,11 @@ export async function loadPreviousArtifact(
     };
   } catch (err) {
     if (signal?.aborted) throw err;
-    return undefined;
+    if (err instanceof IntegrityError || err instanceof InvalidDocumentError) {
+      const prefix = `${target.displayName}: `;
+      const detail = err.message.startsWith(prefix) ? err.message.slice(prefix.length) : err.message;
+      throw new DamagedArtifactError(`${where} cannot be verified: ${detail}`);
+    }
+    throw err;
   }
 }

@@ -89,11 +89,26 @@ function isInside(root: string, candidate: string): boolean {
   return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
 }
 
+const HUB_CACHE_REPO = /^(models|datasets|spaces)--[^/\\]+$/;
+
+/**
+ * The Hugging Face cache folder of one repository (`…/hub/models--ORG--NAME`) when `root` is one of
+ * its snapshots (`…/models--ORG--NAME/snapshots/<revision>[/sub]`). A snapshot's files are symlinks
+ * into that folder's `blobs/`, so links that stay inside it are the model's own files.
+ */
+export function hubCacheRepoOf(root: string): string | undefined {
+  const parts = root.split(path.sep);
+  const at = parts.lastIndexOf('snapshots');
+  if (at < 1 || at + 1 >= parts.length || !HUB_CACHE_REPO.test(parts[at - 1]!)) return undefined;
+  return parts.slice(0, at).join(path.sep);
+}
+
 /**
  * Lists the regular files of a model directory (and its real path), sorted by path (byte order of the UTF-8 path, the
  * order the tar and the weights digest use). Refuses, naming the path: a symlink that leads out of
  * the directory, FIFOs/sockets/devices, unreadable files or folders, names that are not UTF-8 or
- * hold control characters. Symlinks that stay inside are followed.
+ * hold control characters. Symlinks that stay inside are followed; in a Hugging Face cache snapshot,
+ * so are links into the same repository's cache folder (its `blobs/`), and no others.
  */
 export async function scanModelDir(
   dir: string,
@@ -109,6 +124,9 @@ export async function scanModelDir(
   }
   if (!rootStat.isDirectory()) throw new UserError(`model path ${dir} is not a directory`);
   const root = await realpath(dir);
+  const hubRepo = hubCacheRepoOf(root);
+  const allowed = (resolved: string) =>
+    isInside(root, resolved) || (hubRepo !== undefined && isInside(hubRepo, resolved));
   const include = options.include ?? [];
   const exclude = [...DEFAULT_EXCLUDES, ...(options.exclude ?? [])];
   const files: SourceFile[] = [];
@@ -142,8 +160,11 @@ export async function scanModelDir(
       if (link.isSymbolicLink()) {
         const resolved = await realpath(abs).catch(() => undefined);
         if (resolved === undefined) throw new UserError(`${rel} in ${dir} is a broken symlink`);
-        if (!isInside(root, resolved)) {
-          throw new UserError(`${rel} in ${dir} is a symlink to ${resolved}, outside the model directory`);
+        if (!allowed(resolved)) {
+          const outside = hubRepo
+            ? `outside the model directory and its Hugging Face cache folder ${hubRepo}`
+            : 'outside the model directory';
+          throw new UserError(`${rel} in ${dir} is a symlink to ${resolved}, ${outside}`);
         }
         target = await stat(resolved);
         if (target.isDirectory()) {

@@ -141,3 +141,16 @@ export function formatReference(ref: Reference): string {
   if (ref.digest) out += `@${ref.digest}`;
   return out;
 }
+
+/** The host of `host[:port]` (an IPv6 address keeps its brackets). */
+export function hostname(hostAndPort: string): string {
+  if (hostAndPort.startsWith('[')) return hostAndPort.slice(0, hostAndPort.indexOf(']') + 1);
+  const colon = hostAndPort.lastIndexOf(':');
+  return colon >= 0 ? hostAndPort.slice(0, colon) : hostAndPort;
+}
+
+/** localhost, 127.0.0.0/8 and ::1: docker lets these speak plain HTTP without being told. */
+export function isLoopback(hostAndPort: string): boolean {
+  const name = hostname(hostAndPort).toLowerCase();
+  return name === 'localhost' || name === '[::1]' || /^127(?:\.\d{1,3}){3}$/.test(name);
+}

@@ -3,6 +3,9 @@ import type { Credential } from './credentials.ts';
 import { RegistryAuthError } from './errors.ts';
 
 /** What the authenticator needs from the HTTP layer to talk to a token server. */
+/** May credentials go to this plain-HTTP token realm? (HttpClient.allowsPlainHttpRealm) */
+export type RealmCheck = (realm: URL) => Promise<boolean>;
+
 export type TokenTransport = (request: {
   method: 'GET' | 'POST';
   url: URL;
@@ -36,15 +39,18 @@ export class Authenticator {
   private credentialLoad: Promise<void> | undefined;
   private readonly transport: TokenTransport;
   private readonly registry: string;
+  private readonly allowsPlainHttpRealm: RealmCheck;
 
   constructor(
     registry: string,
     loadCredential: () => Promise<Credential | undefined>,
     transport: TokenTransport,
+    allowsPlainHttpRealm: RealmCheck = async () => false,
   ) {
     this.registry = registry;
     this.loadCredential = loadCredential;
     this.transport = transport;
+    this.allowsPlainHttpRealm = allowsPlainHttpRealm;
   }
 
   private async getCredential(): Promise<Credential | undefined> {
@@ -82,8 +88,16 @@ export class Authenticator {
     const basic = challenges.find((c) => c.scheme === 'basic');
     const credential = await this.getCredential();
     if (bearer?.params.realm) {
+      const realm = parseRealm(bearer.params.realm, where);
+      if (realm.protocol === 'http:' && !(await this.allowsPlainHttpRealm(realm))) {
+        throw new RegistryAuthError(
+          `${this.registry} sends its token requests to ${realm.origin}${realm.pathname} over plain HTTP; ` +
+            `refusing to send credentials there in clear (allow ${realm.host} as a plain-HTTP host if it is yours)`,
+          { method: where.method, url: where.url, status: 401 },
+        );
+      }
       this.scheme = 'bearer';
-      this.realm = parseRealm(bearer.params.realm, where);
+      this.realm = realm;
       this.service = bearer.params.service;
       if (credential?.kind === 'registry-token') {
         if (sentHeader) throw this.refused(where, bearer.params.scope, bearer.params.error);

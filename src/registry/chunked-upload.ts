@@ -12,7 +12,7 @@ import {
 } from './errors.ts';
 import type { HttpClient } from './http-client.ts';
 import { Backoff, isRetryableNetworkError, isRetryableStatus } from './retry.ts';
-import { MIN_CHUNK_SIZE } from './upload-policy.ts';
+import { MIN_CHUNK_SIZE, type UploadPolicy } from './upload-policy.ts';
 import type { UploadSession } from './upload-session.ts';
 
 /**
@@ -40,11 +40,13 @@ export class ChunkedUpload implements BlobWriter {
   private readonly client: HttpClient;
   private readonly exists: (digest: Digest) => Promise<boolean>;
   private readonly signal: AbortSignal | undefined;
+  private readonly started = performance.now();
+  private readonly sessionLimitMs: number | undefined;
 
   constructor(
     session: UploadSession,
     client: HttpClient,
-    chunkSize: number,
+    policy: Pick<UploadPolicy, 'chunkSize' | 'sessionLimitMs'>,
     exists: (digest: Digest) => Promise<boolean>,
     signal?: AbortSignal,
   ) {
@@ -52,7 +54,8 @@ export class ChunkedUpload implements BlobWriter {
     this.client = client;
     this.exists = exists;
     this.signal = signal;
-    const size = Math.max(chunkSize, session.minChunk);
+    this.sessionLimitMs = policy.sessionLimitMs;
+    const size = Math.max(policy.chunkSize, session.minChunk);
     this.pieceLimit = size;
     this.filling = Buffer.allocUnsafe(size);
   }
@@ -144,9 +147,13 @@ export class ChunkedUpload implements BlobWriter {
   /** The registry answered 404 on the session: it dropped it, maybe holding part of what we sent. */
   private gone(err: RegistryError, at: number, failure?: unknown): UploadSessionLostError {
     const after = failure === undefined ? '' : ` after ${errorMessage(failure)}`;
-    return new UploadSessionLostError(
+    const answer = `${err.status ?? ''} ${err.code ?? ''}`.trim();
+    return this.sessionLost(
       `upload session lost${after}: ${err.message}. The registry may hold part of the bytes sent from byte ${at} on, ` +
         'so this session cannot go on: the blob has to be uploaded again from its start in a new session',
+      failure === undefined
+        ? `the registry dropped the session (${answer})`
+        : `${shortCause(failure)}, then the registry dropped the session (${answer})`,
       {
         method: err.method,
         url: err.url,
@@ -158,11 +165,37 @@ export class ChunkedUpload implements BlobWriter {
   }
 
   private lost(held: number, expected: number): UploadSessionLostError {
-    return new UploadSessionLostError(
+    return this.sessionLost(
       `upload session lost: the registry reports ${held} bytes of the upload where ${expected} were expected; ` +
         'the blob has to be uploaded again from its start in a new session',
+      `the registry reported ${held} bytes where ${expected} were expected`,
       { method: 'GET', url: this.session.location },
     );
+  }
+
+  /**
+   * The error for a lost session, with a short `why` for the list a give-up message shows; a session
+   * lost after (about) the registry's time limit is named as cut off, since another try of the same
+   * size at the same speed would be cut off again.
+   */
+  private sessionLost(
+    message: string,
+    why: string,
+    details: ConstructorParameters<typeof RegistryError>[1],
+  ): UploadSessionLostError {
+    const ageMs = performance.now() - this.started;
+    const limit = this.sessionLimitMs;
+    const cutOff = limit !== undefined && ageMs >= limit * 0.9;
+    const minutes = (ms: number) => `${(ms / 60_000).toFixed(ms < 60_000 ? 2 : 1)} min`;
+    const reason = cutOff
+      ? `cut off after ${minutes(ageMs)}: the registry ends an upload session after ${minutes(limit)} (${why})`
+      : why;
+    return new UploadSessionLostError(cutOff ? `${message} (${reason})` : message, {
+      ...details,
+      why: reason,
+      ageMs,
+      confirmed: this.confirmed,
+    });
   }
 
   async commit(expected?: { digest: Digest; size: number }): Promise<CommittedBlob> {
@@ -214,4 +247,15 @@ export class ChunkedUpload implements BlobWriter {
     await this.inFlight?.catch(() => {});
     await this.session.cancel();
   }
+}
+
+/** A transport failure in a few words: `PATCH reset (ECONNRESET)`, `PATCH answered 503`. */
+function shortCause(err: unknown): string {
+  if (err instanceof RegistryError) {
+    if (err.status !== undefined)
+      return `${err.method} answered ${err.status}${err.code ? ` ${err.code}` : ''}`;
+    const code = /\(([A-Z_]+)\)/.exec(err.message)?.[1];
+    return `${err.method} broke off${code ? ` (${code})` : ''}`;
+  }
+  return errorMessage(err).split(':')[0]!;
 }

@@ -29,7 +29,7 @@ export type Credential =
 
 export interface FoundCredential {
   credential: Credential;
-  /** Where it came from, for logs: 'explicit', 'DOCKER_AUTH_CONFIG', a config file path (plus the helper), 'GITHUB_TOKEN'. */
+  /** Where it came from, for logs: the flags or inputs, 'DOCKER_AUTH_CONFIG', a config file path (plus the helper), 'GITHUB_TOKEN'. */
   source: string;
 }
 
@@ -40,6 +40,8 @@ export interface CredentialOptions {
   env?: NodeJS.ProcessEnv;
   /** Default os.homedir(); ~/.docker/config.json is read from here unless DOCKER_CONFIG is set. */
   homeDir?: string;
+  /** Where explicit credentials came from, for logs (`--username and --password-stdin`, `inputs username and password`). */
+  explicitSource?: string;
   /** How long a credential helper may take; default 30 s. */
   helperTimeoutMs?: number;
 }
@@ -86,7 +88,10 @@ function explicitCredential(options: CredentialOptions): FoundCredential | undef
   if (!username && !password) return undefined;
   if (!username) throw new UserError('a registry password was given without a username');
   if (!password) throw new UserError('a registry username was given without a password');
-  return { credential: { kind: 'basic', username, password }, source: 'explicit' };
+  return {
+    credential: { kind: 'basic', username, password },
+    source: options.explicitSource ?? 'the username and password given',
+  };
 }
 
 function envConfig(env: NodeJS.ProcessEnv): DockerConfig | undefined {

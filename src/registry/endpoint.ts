@@ -1,4 +1,6 @@
-import { DEFAULT_REGISTRY } from '../oci/reference.ts';
+import { DEFAULT_REGISTRY, hostname, isLoopback } from '../oci/reference.ts';
+
+export { isLoopback };
 
 /** Docker Hub's API lives on another host than the name people write. */
 const API_HOSTS: Record<string, string> = { [DEFAULT_REGISTRY]: 'registry-1.docker.io' };
@@ -6,18 +8,6 @@ const API_HOSTS: Record<string, string> = { [DEFAULT_REGISTRY]: 'registry-1.dock
 /** The host (and port) that serves the registry API for a reference's registry. */
 export function apiHost(registry: string): string {
   return API_HOSTS[registry] ?? registry;
-}
-
-function hostname(hostAndPort: string): string {
-  if (hostAndPort.startsWith('[')) return hostAndPort.slice(0, hostAndPort.indexOf(']') + 1);
-  const colon = hostAndPort.lastIndexOf(':');
-  return colon >= 0 ? hostAndPort.slice(0, colon) : hostAndPort;
-}
-
-/** localhost, 127.0.0.0/8 and ::1: docker lets these speak plain HTTP without being told. */
-export function isLoopback(hostAndPort: string): boolean {
-  const name = hostname(hostAndPort).toLowerCase();
-  return name === 'localhost' || name === '[::1]' || /^127(?:\.\d{1,3}){3}$/.test(name);
 }
 
 /**
@@ -29,14 +19,17 @@ export function schemePolicy(
   host: string,
   plainHttpHosts: readonly string[] = [],
 ): 'https' | 'https-then-http' {
-  if (isLoopback(host)) return 'https-then-http';
+  return isLoopback(host) || isListed(host, plainHttpHosts) ? 'https-then-http' : 'https';
+}
+
+/** True when the user listed `host` (with or without its port) as one that may speak plain HTTP. */
+export function isListed(host: string, plainHttpHosts: readonly string[]): boolean {
   const name = unbracket(hostname(host).toLowerCase());
-  const listed = plainHttpHosts.some((entry) => {
+  return plainHttpHosts.some((entry) => {
     const e = entry.trim().toLowerCase();
     // An IPv6 address may be listed with or without its brackets (`fd00::2` or `[fd00::2]`).
     return e === host.toLowerCase() || unbracket(e) === name;
   });
-  return listed ? 'https-then-http' : 'https';
 }
 
 function unbracket(name: string): string {

@@ -51,6 +51,25 @@ export class RegistryAuthError extends RegistryError {
  */
 export class UploadSessionLostError extends RegistryError {
   override readonly name: string = 'UploadSessionLostError';
+  /** Why the session was lost, in a few words, for the list a give-up message shows. */
+  readonly why: string;
+  /** How long the session had lived and how many bytes the registry had confirmed when it was lost. */
+  readonly ageMs: number;
+  readonly confirmed: number;
+
+  constructor(
+    message: string,
+    details: ConstructorParameters<typeof RegistryError>[1] & {
+      why: string;
+      ageMs: number;
+      confirmed: number;
+    },
+  ) {
+    super(message, details);
+    this.why = details.why;
+    this.ageMs = details.ageMs;
+    this.confirmed = details.confirmed;
+  }
 }
 
 const SESSION_GONE_CODES = new Set(['BLOB_UPLOAD_INVALID', 'BLOB_UPLOAD_UNKNOWN']);

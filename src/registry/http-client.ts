@@ -4,7 +4,7 @@ import { rootCertificates } from 'node:tls';
 import { Agent, type Dispatcher, request } from 'undici';
 import type { Authenticator, TokenTransport } from './auth.ts';
 import { parseChallenges } from './challenge.ts';
-import { isNotTlsError, schemePolicy } from './endpoint.ts';
+import { isListed, isLoopback, isNotTlsError, schemePolicy } from './endpoint.ts';
 import { describeFailure, gaveUpError, RegistryError, redactUrl } from './errors.ts';
 import {
   Backoff,
@@ -131,6 +131,18 @@ export class HttpClient {
       if (isNotTlsError(err)) return `http://${this.host}`;
       return https; // the real request reports whatever this was
     }
+  }
+
+  /**
+   * Whether a token realm over plain HTTP may be asked for tokens (credentials travel in the clear):
+   * only a host the user listed as plain HTTP, or a loopback realm of a registry that itself speaks
+   * plain HTTP on this machine. A registry reached over verified TLS never gets its credentials sent
+   * in clear to a realm the user did not name.
+   */
+  async allowsPlainHttpRealm(realm: URL): Promise<boolean> {
+    if (isListed(realm.host, this.plainHttp)) return true;
+    const origin = await this.baseUrl();
+    return origin.startsWith('http:') && isLoopback(realm.host);
   }
 
   async close(): Promise<void> {
@@ -285,6 +297,16 @@ export async function readText(body: RegistryResponse['body'], limit: number): P
   return new TextDecoder().decode(await readBytes(body, limit));
 }
 
+/** A response body longer than the reader's limit (a manifest over 4 MiB, an error page over 64 KiB). */
+export class BodyTooLargeError extends Error {
+  override readonly name: string = 'BodyTooLargeError';
+  readonly limit: number;
+  constructor(limit: number) {
+    super(`response body exceeds ${limit} bytes`);
+    this.limit = limit;
+  }
+}
+
 export async function readBytes(body: RegistryResponse['body'], limit: number): Promise<Uint8Array> {
   const chunks: Buffer[] = [];
   let size = 0;
@@ -292,7 +314,7 @@ export async function readBytes(body: RegistryResponse['body'], limit: number): 
     size += (chunk as Buffer).byteLength;
     if (size > limit) {
       body.destroy();
-      throw new Error(`response body exceeds ${limit} bytes`);
+      throw new BodyTooLargeError(limit);
     }
     chunks.push(chunk as Buffer);
   }
@@ -309,6 +331,8 @@ export function describeNetworkError(err: unknown): string {
   // OpenSSL's messages span lines and name its source files: keep them to one line.
   const message = (typeof inner.message === 'string' ? inner.message : String(err))
     .replace(/\s+/g, ' ')
+    // Node's advice names its own flag (--use-system-ca); ours (the CA file option) follows.
+    .replace(/;?\s*if the root CA is installed locally, try running Node\.js with --use-system-ca\.?/i, '')
     .trim();
   if (code === 'ECONNREFUSED') return 'connection refused (is the registry running at that address?)';
   if (code === 'ENOTFOUND') return 'host not found';

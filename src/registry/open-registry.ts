@@ -12,6 +12,8 @@ export interface RegistryOptions {
   /** Explicit credentials; otherwise the docker config, then GITHUB_TOKEN for ghcr.io. */
   username?: string;
   password?: string;
+  /** Where username and password came from, for the log line that names the credentials' source. */
+  explicitSource?: string;
   /** Hosts that may be spoken to over plain HTTP (loopback always may). */
   plainHttp?: readonly string[];
   /** PEM files with extra CA certificates to trust. */
@@ -54,6 +56,7 @@ export async function openRegistryTarget(
     const found = await findCredential(reference.registry, {
       ...(options.username !== undefined ? { username: options.username } : {}),
       ...(options.password !== undefined ? { password: options.password } : {}),
+      ...(options.explicitSource ? { explicitSource: options.explicitSource } : {}),
       ...(options.env ? { env: options.env } : {}),
       ...(options.homeDir ? { homeDir: options.homeDir } : {}),
     });
@@ -63,7 +66,11 @@ export async function openRegistryTarget(
     }
     return found?.credential;
   };
-  client.setAuthenticator(new Authenticator(reference.registry, loadCredential, client.tokenTransport));
+  client.setAuthenticator(
+    new Authenticator(reference.registry, loadCredential, client.tokenTransport, (realm) =>
+      client.allowsPlainHttpRealm(realm),
+    ),
+  );
   return new RegistryTarget({
     client,
     registry: reference.registry,

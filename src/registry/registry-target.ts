@@ -1,3 +1,4 @@
+import { IntegrityError } from '../content/errors.ts';
 import type { BlobWriter, Target } from '../content/target.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import { type Digest, isDigest, sha256Digest } from '../oci/digest.ts';
@@ -9,6 +10,7 @@ import { fetchBlobResuming } from './blob-reader.ts';
 import { ChunkedUpload } from './chunked-upload.ts';
 import { RegistryError, redactUrl } from './errors.ts';
 import {
+  BodyTooLargeError,
   describeNetworkError,
   type HttpClient,
   header,
@@ -112,7 +114,7 @@ export class RegistryTarget implements Target {
     if (this.policy.strategy === 'single') {
       return SpooledUpload.create(this.client, start, exists, { spoolDir: this.spoolDir, signal });
     }
-    return new ChunkedUpload(await start(), this.client, this.policy.chunkSize, exists, signal);
+    return new ChunkedUpload(await start(), this.client, this.policy, exists, signal);
   }
 
   async putBlob(desc: Descriptor, bytes: Uint8Array, signal?: AbortSignal): Promise<{ stored: boolean }> {
@@ -147,7 +149,7 @@ export class RegistryTarget implements Target {
       const writer = new ChunkedUpload(
         session,
         this.client,
-        this.policy.chunkSize,
+        this.policy,
         (d) => this.hasBlob(d, signal),
         signal,
       );
@@ -206,7 +208,7 @@ export class RegistryTarget implements Target {
     }
     const digest = sha256Digest(got.bytes);
     if (digest !== desc.digest || got.bytes.byteLength !== desc.size) {
-      throw new Error(`${this.displayName}: manifest ${desc.digest} arrived with digest ${digest}`);
+      throw new IntegrityError(`${this.displayName}: manifest ${desc.digest} arrived with digest ${digest}`);
     }
     return got.bytes;
   }
@@ -233,7 +235,7 @@ export class RegistryTarget implements Target {
       const declared = Number(header(res.headers, 'content-length') ?? 0);
       if (declared > MAX_MANIFEST_BYTES) {
         res.body.destroy();
-        throw new Error(
+        throw new IntegrityError(
           `${this.displayName}: manifest ${reference} is ${declared} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit`,
         );
       }
@@ -242,6 +244,11 @@ export class RegistryTarget implements Target {
         bytes = await readBytes(res.body, MAX_MANIFEST_BYTES);
       } catch (err) {
         if (signal?.aborted) throw err;
+        if (err instanceof BodyTooLargeError) {
+          throw new IntegrityError(
+            `${this.displayName}: manifest ${reference} is over the ${MAX_MANIFEST_BYTES}-byte limit`,
+          );
+        }
         if (!isRetryableNetworkError(err)) {
           throw new Error(`${this.displayName}: manifest ${reference}: ${errorMessage(err)}`, { cause: err });
         }

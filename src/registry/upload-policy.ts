@@ -5,6 +5,8 @@ export interface UploadPolicy {
   strategy: UploadStrategy;
   /** Bytes per PATCH for `chunked`. Two chunk buffers per upload in flight bound its memory. */
   chunkSize: number;
+  /** How long the registry lets one upload session live (ghcr.io: 10 minutes), when it has a limit. */
+  sessionLimitMs?: number;
   /** Why this policy applies, for logs. */
   reason: string;
 }
@@ -20,6 +22,7 @@ interface PolicyRule {
   chunkSize?: number;
   /** The most a PATCH may carry there; an override cannot go above it. */
   maxChunk?: number;
+  sessionLimitMs?: number;
   reason: string;
 }
 
@@ -30,6 +33,7 @@ const RULES: readonly PolicyRule[] = [
     strategy: 'chunked',
     chunkSize: 4 * MiB,
     maxChunk: 4 * MiB,
+    sessionLimitMs: 10 * 60_000,
     reason: 'ghcr.io refuses a PATCH over 4 MiB (416) and cuts a single upload off after 10 minutes',
   },
   {
@@ -47,6 +51,8 @@ const RULES: readonly PolicyRule[] = [
 export interface UploadOverride {
   strategy?: UploadStrategy;
   chunkSize?: number;
+  /** A registry's upload time limit where the table does not know it (e.g. a proxy in front). */
+  sessionLimitMs?: number;
 }
 
 /** The policy for a registry host: the table above, then the user's override within its limits. */
@@ -60,5 +66,6 @@ export function uploadPolicyFor(host: string, override: UploadOverride = {}): Up
   const reason = override.strategy
     ? `upload strategy ${override.strategy} was asked for`
     : (rule?.reason ?? 'chunked uploads resume after a dropped connection');
-  return { strategy, chunkSize, reason };
+  const sessionLimitMs = override.sessionLimitMs ?? rule?.sessionLimitMs;
+  return { strategy, chunkSize, ...(sessionLimitMs !== undefined ? { sessionLimitMs } : {}), reason };
 }

@@ -3,7 +3,15 @@
  * The CLI prints its message as the one-line reason and exits non-zero; nothing has been written.
  */
 export class UserError extends Error {
-  override readonly name = 'UserError';
+  override readonly name: string = 'UserError';
+}
+
+/**
+ * A UserError in the request itself: an unknown or missing flag or input, or an option value that is
+ * malformed or out of range. The CLI exits 2 for these (1 when a well-formed request failed).
+ */
+export class UsageError extends UserError {
+  override readonly name: string = 'UsageError';
 }
 
 export function errorMessage(err: unknown): string {

@@ -134,8 +134,8 @@ describe('the bundled action (dist/index.js) against a real registry', () => {
         metadata.layers.map((l: { digest: string }) => l.digest),
       );
     }
-    expect(first.summary).toContain('### model-oci: tiny-llm built');
-    expect(first.summary).toContain('| model-00001-of-00004.safetensors.tar.zst | 4.0 MiB |');
+    expect(first.summary).toContain('### model-oci model: tiny-llm built');
+    expect(first.summary).toContain('| model-00001-of-00004.safetensors | 4.0 MiB |');
     expect(first.summary).toMatch(/\| uploaded \|/);
     expect(first.summary).toContain(out.ref!);
 
@@ -145,8 +145,10 @@ describe('the bundled action (dist/index.js) against a real registry', () => {
     expect(second.outputs.digest).toBe(out.digest);
     expect(second.outputs['bytes-uploaded']).toBe('0');
     expect(second.outputs['weights-digest']).toBe(out['weights-digest']);
-    expect(second.summary).toContain('### model-oci: tiny-llm skipped');
-    expect(second.summary).toContain(`weights ${out['weights-digest']} are already in`);
+    expect(second.summary).toContain('### model-oci model: tiny-llm skipped');
+    expect(second.summary).toContain(
+      `Nothing was built: these weights and this metadata are already in ${registry.host}/models/tiny-llm as ${out.digest!.slice(0, 19)}…`,
+    );
     expect(second.summary).toMatch(/\| skipped \|/);
     expect(second.stdout).toMatch(/::notice::tiny-llm: skipped/);
   });
@@ -311,6 +313,18 @@ describe('the index and resolve commands of the bundle', () => {
   });
 });
 
+/**
+ * Image IDs in the machine's default buildah storage, as the action reaches it on a machine without a
+ * storage.conf (vfs; src/base/builders.ts).
+ */
+function defaultBuildahImages(): string[] {
+  const out = execFileSync('buildah', ['--storage-driver', 'vfs', 'images', '-q', '--no-trunc'], {
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH, HOME: process.env.HOME },
+  });
+  return out.split('\n').filter(Boolean).sort();
+}
+
 describe('the base command of the bundle (buildah)', () => {
   let registry: TestRegistry;
   beforeAll(async () => {
@@ -330,14 +344,18 @@ describe('the base command of the bundle (buildah)', () => {
       `FROM ${registry.host}/upstream/os:1\nCOPY app.txt /app.txt\n`,
     );
     await writeFile(path.join(context, 'app.txt'), 'runtime\n');
-    const inputs = {
-      command: 'base',
-      context,
-      target: `${registry.host}/runtimes/vllm:0.8.5`,
-      runtime: 'vllm 0.8.5',
-      builder: 'buildah',
-    };
-    const first = await runAction(inputs);
+    const image = `${registry.host}/runtimes/vllm:0.8.5`;
+    const inputs = { command: 'base', context, target: image, runtime: 'vllm 0.8.5', builder: 'buildah' };
+    // buildah's storage for this run lives in the test's temp dir, as containers-storage.conf(5) allows:
+    // the machine's default storage must not gain images from a test.
+    const storageConf = path.join(work, 'storage.conf');
+    await writeFile(
+      storageConf,
+      `[storage]\ndriver = "vfs"\ngraphroot = "${work}/storage"\nrunroot = "${work}/run"\n`,
+    );
+    const env = { CONTAINERS_STORAGE_CONF: storageConf };
+    const imagesBefore = defaultBuildahImages();
+    const first = await runAction(inputs, { env });
     expect(first.code, first.stdout + first.stderr).toBe(0);
     expect(first.outputs.skipped).toBe('false');
     expect(first.outputs['input-digest']).toMatch(/^sha256:/);
@@ -351,13 +369,14 @@ describe('the base command of the bundle (buildah)', () => {
     );
     for (const layer of manifest.layers)
       expect(layer.mediaType).toBe('application/vnd.oci.image.layer.v1.tar+zstd');
-    expect(first.summary).toContain('### model-oci: base image built');
+    expect(first.summary).toContain(`### model-oci base: ${image} built`);
 
-    const second = await runAction(inputs);
+    const second = await runAction(inputs, { env });
     expect(second.code, second.stdout + second.stderr).toBe(0);
     expect(second.outputs.skipped).toBe('true');
     expect(second.outputs.digest).toBe(first.outputs.digest);
-    expect(second.summary).toContain('### model-oci: base image skipped');
+    expect(second.summary).toContain(`### model-oci base: ${image} skipped`);
+    expect(defaultBuildahImages()).toEqual(imagesBefore);
   });
 });
 

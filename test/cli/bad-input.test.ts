@@ -131,6 +131,7 @@ describe('bad input: a one-line error, and an existing layout left exactly as it
     await expectRefused(
       (l) => ['model', 'build', model, `--name=${name}`, '--to', `oci-layout:${l}:v1`],
       message,
+      { code: 2 },
     );
   });
 
@@ -138,6 +139,7 @@ describe('bad input: a one-line error, and an existing layout left exactly as it
     await expectRefused(
       (l) => ['model', 'build', model, '--name', 'm', '--to', `oci-layout:${l}:-v1`],
       'invalid tag "-v1"',
+      { code: 2 },
     );
   });
 
@@ -145,6 +147,7 @@ describe('bad input: a one-line error, and an existing layout left exactly as it
     await expectRefused(
       (l) => ['model', 'build', model, '--name', 'm', '--to', `oci-layout:${l}:v1`, '--tag', 'a/b'],
       'invalid tag "a/b"',
+      { code: 2 },
     );
   });
 
@@ -152,6 +155,7 @@ describe('bad input: a one-line error, and an existing layout left exactly as it
     await expectRefused(
       () => ['model', 'build', model, '--name', 'm', '--to', 'ghcr.io/Acme/model:v1'],
       'invalid reference "ghcr.io/Acme/model:v1": repository name "Acme/model" must be lowercase',
+      { code: 2 },
     );
   });
 
@@ -159,6 +163,7 @@ describe('bad input: a one-line error, and an existing layout left exactly as it
     await expectRefused(
       (l) => ['model', 'build', model, '--name', 'm', '--to', `oci-layout:${l}@sha256:123`],
       'a sha256 digest has 64 lowercase hex digits',
+      { code: 2 },
     );
   });
 
@@ -207,21 +212,25 @@ describe('bad input: a one-line error, and an existing layout left exactly as it
     await expectRefused(
       (l) => ['model', 'build', model, '--name', 'm', '--to', `oci-layout:${l}:v1`, ...extra],
       message,
+      { code: 2 },
     );
   });
 
   test('usage errors exit with 2', async () => {
     expectOneLineError(
       await runCli(['model', 'build', model, '--name', 'm', '--bogus']),
-      "Unknown option '--bogus'",
+      'unknown option --bogus for "model build"; see "model-oci model build --help"',
       2,
     );
     expectOneLineError(
       await runCli(['model', 'build', '--name', 'm']),
       'expected exactly one model directory',
+      2,
     );
-    const unknown = await runCli(['model', 'ship']);
-    expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toContain('unknown command "model ship"');
+    expectOneLineError(
+      await runCli(['model', 'ship']),
+      'unknown command "model ship"; "model-oci model" has build, inspect',
+      2,
+    );
   });
 });

@@ -129,7 +129,9 @@ describe('htpasswd (basic auth)', () => {
     const a = artifact();
     await push(target, a, 'explicit');
     await expectPulled(target, a, 'explicit');
-    expect(credentialSources).toEqual([`basic auth for user "${registry.username}" from explicit`]);
+    expect(credentialSources).toEqual([
+      `basic auth for user "${registry.username}" from the username and password given`,
+    ]);
   });
 
   test('credentials from ~/.docker/config.json (auths, base64 auth)', async () => {
@@ -619,7 +621,9 @@ describe('CLI: model build to a registry with htpasswd', () => {
       { env: await cleanEnv(), input: `${registry.password}\n` },
     );
     expect(run.code, run.stderr).toBe(0);
-    expect(run.stderr).toContain(`using basic auth for user "${registry.username}" from explicit`);
+    expect(run.stderr).toContain(
+      `using basic auth for user "${registry.username}" from --username and --password-stdin`,
+    );
     watch.expectNone(run.stderr + run.stdout);
     const manifest = skopeoJson(
       'inspect',

@@ -111,9 +111,9 @@ describe('explicit credentials', () => {
     const found = await w.find('ghcr.io', { username: 'me', password: PASSWORD });
     expect(found).toEqual({
       credential: { kind: 'basic', username: 'me', password: PASSWORD },
-      source: 'explicit',
+      source: 'the username and password given',
     });
-    expect(describeCredential(found!)).toBe('basic auth for user "me" from explicit');
+    expect(describeCredential(found!)).toBe('basic auth for user "me" from the username and password given');
   });
 
   test('need both halves; an empty string (an unset Action input) is not given', async () => {

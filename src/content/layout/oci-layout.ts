@@ -3,10 +3,11 @@ import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Descriptor } from '../../oci/descriptor.ts';
 import { type Digest, isDigest, sha256Digest, splitDigest } from '../../oci/digest.ts';
-import type { ImageIndex } from '../../oci/manifest.ts';
+import { type ImageIndex, MAX_MANIFEST_BYTES } from '../../oci/manifest.ts';
 import { ANNOTATION, OCI_INDEX, OCI_MANIFEST } from '../../oci/media-types.ts';
 import { expectObject, parseJson } from '../../oci/validate.ts';
 import { errnoCode, throwIfAborted, UserError } from '../../util/errors.ts';
+import { IntegrityError } from '../errors.ts';
 import type { BlobWriter, Target } from '../target.ts';
 import { BlobFileWriter } from './blob-file-writer.ts';
 import {
@@ -145,10 +146,15 @@ export class OciLayoutTarget implements Target {
   }
 
   async fetchManifest(desc: Descriptor): Promise<Uint8Array> {
+    if (desc.size > MAX_MANIFEST_BYTES) {
+      throw new IntegrityError(
+        `${this.displayName}: manifest ${desc.digest} is ${desc.size} bytes, over the ${MAX_MANIFEST_BYTES}-byte manifest limit`,
+      );
+    }
     const bytes = await readFile(this.blobPath(desc.digest));
     const actual = sha256Digest(bytes);
     if (actual !== desc.digest || bytes.byteLength !== desc.size) {
-      throw new Error(
+      throw new IntegrityError(
         `${this.displayName}: manifest ${desc.digest} is damaged on disk (content hashes to ${actual})`,
       );
     }
