@@ -210,6 +210,10 @@ describe('the bundled action (dist/index.js) against a real registry', () => {
     expect(titled.stdout).toContain(
       `::error title=model-oci model%3A ${registry.host.replace(':', '%3A')}/m/x%3A1::`,
     );
+    // The job summary says it too.
+    expect(titled.summary).toBe(
+      `### model-oci model: failed\n\n- **on**: \`${registry.host}/m/x:1\`\n- **error**: input force must be true or false, not "yes"\n`,
+    );
     for (const [inputs, message] of [
       [
         { path: dir, name: 'x', target: `${registry.host}/m/x:1`, 'compression-level': '99' },
@@ -264,17 +268,19 @@ describe('the index and resolve commands of the bundle', () => {
       });
     git('init', '-q');
     git('commit', '-q', '--allow-empty', '-m', 'x');
-    const model = await runAction(
-      {
-        path: dir,
-        name: 'served',
-        target: `${registry.host}/models/served:1`,
-        runtime: 'vllm >=0.8 <0.9',
-        index,
-      },
-      { env: { GITHUB_WORKSPACE: workspace } },
-    );
+    const modelInputs = { path: dir, name: 'served', target: `${registry.host}/models/served:1` };
+    const env = { GITHUB_WORKSPACE: workspace };
+    // The model existed before the matrix adopted the index: adopting it needs no force.
+    const before = await runAction(modelInputs, { env });
+    expect(before.code, before.stdout + before.stderr).toBe(0);
+    const model = await runAction({ ...modelInputs, runtime: 'vllm >=0.8 <0.9', index }, { env });
     expect(model.code, model.stdout + model.stderr).toBe(0);
+    expect(model.outputs.skipped).toBe('false');
+    expect(model.outputs['layers-reused']).toBe('6');
+    expect(Number(model.outputs['bytes-uploaded'])).toBeLessThan(8192); // the manifest, nothing else
+    expect(model.summary).toContain('- **runtime requirement**: `vllm >=0.8 <0.9`');
+    expect(model.summary).toContain('- **created**: 2025-01-02T03:04:05Z');
+    expect(model.summary).toContain(`- **compatibility index**: \`${registry.host}/models/catalog:index\``);
     const manifest = skopeoJson(
       'inspect',
       '--raw',
@@ -307,6 +313,14 @@ describe('the index and resolve commands of the bundle', () => {
       const none = await runAction({ command: 'resolve', index, name: 'served', runtime: 'vllm >=0.9' });
       expect(none.code).toBe(1);
       expect(failureLines(none)).toHaveLength(1);
+      // Titled with what resolve worked on (the index and the model), not the target input's default.
+      const escaped = (text: string) => text.replaceAll(':', '%3A');
+      expect(none.stdout).toContain(
+        `::error title=${escaped(`model-oci resolve: ${index} → served`)}::no base image in`,
+      );
+      expect(none.summary).toContain('### model-oci resolve: failed');
+      expect(none.summary).toContain(`- **on**: \`${index} → served\``);
+      expect(none.summary).toMatch(/- \*\*error\*\*: no base image in .* is compatible with model "served"/);
     } finally {
       await bases.close();
     }
