@@ -22,5 +22,7 @@ export async function* verifiedStream(
     throw new IntegrityError(`${where}: blob ${desc.digest} ended after ${hash.size} of ${desc.size} bytes`);
   const digest = hash.digest();
   if (digest !== desc.digest)
-    throw new IntegrityError(`${where}: blob ${desc.digest} arrived with digest ${digest}`);
+    throw new IntegrityError(
+      `${where}: blob ${desc.digest} does not match its digest (its bytes hash to ${digest})`,
+    );
 }

@@ -87,7 +87,11 @@ export async function loadPreviousArtifact(
     if (manifest.artifactType !== MODEL_ARTIFACT_TYPE || manifest.config.mediaType !== MODEL_CONFIG)
       return undefined;
     if (manifest.layers.some((l) => l.annotations?.[ANNOTATION.layerFiles] === undefined)) return undefined;
-    const configBytes = await readBlob(target, manifest.config, signal);
+    const configBytes = await readBlob(target, manifest.config, signal).catch((err: unknown) => {
+      if (err instanceof IntegrityError)
+        throw new IntegrityError(`config ${err.message.replace(/^.*?: blob /, 'blob ')}`);
+      throw err;
+    });
     const diffIds = readDiffIds(configBytes);
     if (diffIds.length !== manifest.layers.length) {
       throw new InvalidDocumentError(

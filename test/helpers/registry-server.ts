@@ -24,6 +24,11 @@ export interface RegistryOptions {
   tls?: boolean;
   /** Token mode: how long tokens work (really, Distribution's leeway compensated). Default 300. */
   tokenLifetimeSeconds?: number;
+  /**
+   * Token mode with TLS: serve the token realm over plain HTTP anyway, as a misconfigured (or
+   * hostile) registry could, to check that credentials never go there in clear.
+   */
+  plainHttpRealm?: boolean;
   /** Token mode: further token server options (public repositories, omitExpiresIn, postAnswers404, users). */
   token?: Omit<TokenServerOptions, 'signingKeyPem' | 'signingCertPem' | 'tls' | 'lifetimeSeconds'>;
   /** The registry's log level; logs are kept for logs(), never printed. Default 'warn'. */
@@ -239,7 +244,10 @@ async function prepare(setup: Setup): Promise<void> {
       lifetimeSeconds: options.tokenLifetimeSeconds,
       signingKeyPem: setup.ca.signingKey.pem,
       signingCertPem: setup.ca.signingCert.pem,
-      tls: options.tls ? { certPem: setup.ca.serverCert.pem, keyPem: setup.ca.serverKey.pem } : undefined,
+      tls:
+        options.tls && !options.plainHttpRealm
+          ? { certPem: setup.ca.serverCert.pem, keyPem: setup.ca.serverKey.pem }
+          : undefined,
     });
   }
 }

@@ -226,6 +226,8 @@ describe('TLS', () => {
     expectOneLine(err.message);
     expect(err.message).toMatch(/certificate/i);
     expect(err.message).toContain('--ca-file');
+    // Node's own advice (its --use-system-ca flag) would come first and send users elsewhere.
+    expect(err.message).not.toContain('--use-system-ca');
     // A registry that speaks TLS is never spoken to in plain HTTP, whatever its certificate.
     expect((err as RegistryError).url).toMatch(/^https:\/\//);
     expect(await target.client.baseUrl()).toBe(`https://${registry.host}`);
@@ -267,6 +269,42 @@ describe('TLS with token auth (realm over https too)', () => {
     await push(target, a, '1');
     await expectPulled(target, a, '1');
     expect(registry.token!.tokensIssued).toBe(1);
+  });
+});
+
+describe('a TLS registry whose token realm is plain HTTP', () => {
+  let registry: TestRegistry;
+  beforeAll(async () => {
+    registry = await startRegistry({ tls: true, auth: 'token', plainHttpRealm: true });
+    watch.addRegistry(registry);
+  });
+  afterAll(() => registry?.stop());
+
+  test('gets no credentials: a one-line refusal naming the realm; listing the realm host allows it', async () => {
+    const realm = new URL(registry.token!.realm);
+    expect(realm.protocol).toBe('http:');
+    const credentials = {
+      caFiles: [registry.caFile!],
+      username: registry.username,
+      password: registry.password,
+    };
+    const { target } = await open(registry.host, 'org/model', 'push', credentials);
+    const err = await watch.failure(push(target, artifact(), '1'));
+    expectOneLine(err.message);
+    expect(err.message).toBe(
+      `${registry.host} sends its token requests to ${realm.origin}${realm.pathname} over plain HTTP; ` +
+        `refusing to send credentials there in clear (allow ${realm.host} as a plain-HTTP host if it is yours)`,
+    );
+    expect(registry.token!.requests).toEqual([]);
+
+    const listed = await open(registry.host, 'org/model', 'push', {
+      ...credentials,
+      plainHttp: [realm.host],
+    });
+    const a = artifact();
+    await push(listed.target, a, '1');
+    await expectPulled(listed.target, a, '1');
+    expect(registry.token!.tokensIssued).toBeGreaterThan(0);
   });
 });
 
