@@ -55,6 +55,12 @@ export interface Target {
    * registry's cross-repository mount, or a copy when it declines). Only where both sides allow it.
    */
   mountBlob?(desc: Descriptor, source: Target, signal?: AbortSignal): Promise<'mounted' | 'copied'>;
+  /**
+   * How many writers a blob of about `bytes` may use when the target loses writes midway (a registry
+   * that drops an upload session): each loss means producing the blob again. Absent: writes are not
+   * lost, only failed.
+   */
+  writeAttempts?(bytes: number): number;
   /** Releases connections; the target is not used afterwards. */
   close?(): Promise<void>;
 }

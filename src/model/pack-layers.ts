@@ -104,23 +104,11 @@ export async function packLayers(
   }
 }
 
-const MiB = 1024 * 1024;
-
-/**
- * Upload sessions a layer may use before the build gives up: 5, plus one per 128 MiB. A lost session
- * costs packing the layer again, and the chance of losing one grows with the number of requests it
- * takes, so the allowance grows with the layer — a fixed count failed most pushes of multi-chunk
- * layers through a registry that drops a session whenever a request breaks off.
- */
-export function sessionBudget(bytes: number): number {
-  return 5 + Math.ceil(bytes / (128 * MiB));
-}
-
 /**
  * Runs a pack into a new blob writer, and again into another when the target lost the upload midway
  * (CNCF Distribution drops an upload session whose PATCH broke off or whose answer was lost; the
- * bytes are gone from our memory, so the layer is packed again — same files, same bytes), within
- * sessionBudget. Running out names every loss and its cause.
+ * bytes are gone from our memory, so the layer is packed again — same files, same bytes), as often
+ * as the target allows for its size (Target.writeAttempts). Running out names every loss and its cause.
  */
 async function withFreshWriters<T>(
   target: Target,
@@ -128,7 +116,7 @@ async function withFreshWriters<T>(
   signal: AbortSignal | undefined,
   pack: (writer: BlobWriter) => Promise<T>,
 ): Promise<T> {
-  const budget = sessionBudget(layer.bytes);
+  const budget = target.writeAttempts?.(layer.bytes) ?? 1;
   const losses: string[] = [];
   for (;;) {
     const writer = await target.openBlobWriter(signal);
@@ -139,8 +127,7 @@ async function withFreshWriters<T>(
       losses.push(`${losses.length + 1}) ${err.why} after ${formatBytes(err.confirmed)} confirmed`);
       if (losses.length >= budget) {
         throw new Error(
-          `${layer.what}: the registry lost all ${budget} upload sessions this layer may use ` +
-            `(5 plus one per 128 MiB): ${losses.join('; ')}`,
+          `${layer.what}: the registry lost all ${budget} upload sessions a layer of ${formatBytes(layer.bytes)} may use: ${losses.join('; ')}`,
         );
       }
       layer.onWarning?.(

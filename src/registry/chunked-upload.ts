@@ -186,9 +186,8 @@ export class ChunkedUpload implements BlobWriter {
     const ageMs = performance.now() - this.started;
     const limit = this.sessionLimitMs;
     const cutOff = limit !== undefined && ageMs >= limit * 0.9;
-    const minutes = (ms: number) => `${(ms / 60_000).toFixed(ms < 60_000 ? 2 : 1)} min`;
     const reason = cutOff
-      ? `cut off after ${minutes(ageMs)}: the registry ends an upload session after ${minutes(limit)} (${why})`
+      ? `cut off after ${spoken(ageMs)}: the registry ends an upload session after ${spoken(limit)} (${why})`
       : why;
     return new UploadSessionLostError(cutOff ? `${message} (${reason})` : message, {
       ...details,
@@ -247,6 +246,11 @@ export class ChunkedUpload implements BlobWriter {
     await this.inFlight?.catch(() => {});
     await this.session.cancel();
   }
+}
+
+/** A duration as people say it: `0.5 s`, `10.0 min`. */
+function spoken(ms: number): string {
+  return ms < 120_000 ? `${(ms / 1000).toFixed(1)} s` : `${(ms / 60_000).toFixed(1)} min`;
 }
 
 /** A transport failure in a few words: `PATCH reset (ECONNRESET)`, `PATCH answered 503`. */

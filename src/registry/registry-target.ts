@@ -117,6 +117,17 @@ export class RegistryTarget implements Target {
     return new ChunkedUpload(await start(), this.client, this.policy, exists, signal);
   }
 
+  /**
+   * Upload sessions a blob may use: 5, plus 2 per PATCH it takes, at most 64. Each request is a
+   * chance for a registry like CNCF Distribution to drop the session (a body cut off, an answer
+   * lost), so the allowance grows with the requests; a fixed few failed most pushes of multi-chunk
+   * layers at high fault rates. The single-PUT strategy retries in new sessions by itself.
+   */
+  writeAttempts(bytes: number): number {
+    if (this.policy.strategy === 'single') return 1;
+    return Math.min(64, 5 + 2 * Math.ceil(bytes / this.policy.chunkSize));
+  }
+
   async putBlob(desc: Descriptor, bytes: Uint8Array, signal?: AbortSignal): Promise<{ stored: boolean }> {
     if (sha256Digest(bytes) !== desc.digest || bytes.byteLength !== desc.size) {
       throw new Error(`blob ${desc.digest}: the bytes given do not match the descriptor`);

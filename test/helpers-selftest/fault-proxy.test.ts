@@ -289,6 +289,22 @@ describe('fault proxy in front of Distribution', () => {
     expect(status.body.toString()).toMatch(/BLOB_UPLOAD_INVALID|BLOB_UPLOAD_UNKNOWN/);
   });
 
+  it("'drop-response' lets the registry take the PATCH but loses its answer; the stale session is dead", async () => {
+    proxy.addRule({ match: isPatch, fault: { kind: 'drop-response' }, times: 1 });
+    const data = randomBytes(300_000);
+    const location = await startUpload('selftest/dropped');
+    await call('PATCH', location, { headers: octets(), body: data }).then(
+      () => expect.fail('expected a socket error'),
+      () => {},
+    );
+    await proxy.idle();
+    expect(proxy.log[1]).toMatchObject({ fault: 'drop-response', bytesForwarded: data.length });
+    expect(proxy.log[1]!.status).toBeUndefined();
+    // The registry holds the chunk, but the Location we still have says 0: Distribution cancels.
+    const status = await call('GET', location);
+    expect(status.status).toBe(404);
+  });
+
   it("'reset-request' buffered resets after afterBytes arrived, forwards nothing, and the session goes on", async () => {
     const rule = proxy.addRule({
       match: isPatch,

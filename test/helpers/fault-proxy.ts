@@ -61,6 +61,12 @@ export type Fault =
    * connection. A body no longer than `afterBytes` passes intact.
    */
   | { kind: 'truncate-response'; afterBytes: number }
+  /**
+   * Forward the whole request; the registry handles it, but its answer is lost: once the response
+   * arrives the client connection is reset. A connection that died after the request went through —
+   * the client cannot tell whether it did.
+   */
+  | { kind: 'drop-response' }
   /** Change the request before it is forwarded (mutate the argument), e.g. with `stripMount`. */
   | { kind: 'rewrite'; rewrite(req: ProxyRequest): void }
   /** Forward, and add these headers to the response (e.g. `OCI-Chunk-Min-Length`, which Distribution never sends). */
@@ -340,6 +346,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
           : forward(ex, info, { resetAfter: fault.afterBytes });
       case 'truncate-response':
         return forward(ex, info, { truncateAfter: fault.afterBytes });
+      case 'drop-response':
+        return forward(ex, info, { dropResponse: true });
       case 'rewrite': {
         const target: ProxyRequest = { ...info, headers: { ...info.headers } };
         fault.rewrite(target);
@@ -405,6 +413,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       body?: Iterable<Buffer>;
       resetAfter?: number;
       truncateAfter?: number;
+      dropResponse?: boolean;
       addHeaders?: Record<string, string>;
     },
   ): Promise<void> {
@@ -467,6 +476,14 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
 
     async function relayResponse(upRes: http.IncomingMessage): Promise<void> {
       const status = upRes.statusCode ?? 502;
+      if (opts.dropResponse) {
+        // The registry did the work; its answer never reaches the client.
+        tornDown = true;
+        entry.responseHeaders = headerRecord(upRes.rawHeaders);
+        for await (const _ of upRes as AsyncIterable<Buffer>);
+        req.socket.resetAndDestroy();
+        return;
+      }
       entry.status = status;
       entry.responseHeaders = headerRecord(upRes.rawHeaders);
       const cutAt = opts.truncateAfter;

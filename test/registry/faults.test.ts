@@ -608,6 +608,42 @@ describe('upload edge cases', () => {
   });
 });
 
+// ---- 7b: an upload time limit (ghcr.io ends an upload session after 10 minutes) ----
+
+describe('a registry that ends upload sessions after a time limit', () => {
+  it('names the loss a cut-off after the limit, scaled down to 0.5 s on a throttled link', async () => {
+    // The session is the upload URL's path; the registry forgets it 0.5 s after its first PATCH.
+    const firstSeen = new Map<string, number>();
+    proxy.addRule({
+      match: (req) => {
+        if (!isPatch(req)) return false;
+        const session = req.url.split('?')[0]!;
+        const seen = firstSeen.get(session) ?? Date.now();
+        firstSeen.set(session, seen);
+        return Date.now() - seen > 500;
+      },
+      fault: {
+        kind: 'respond',
+        status: 404,
+        headers: { 'content-type': 'application/json' },
+        body: '{"errors":[{"code":"BLOB_UPLOAD_UNKNOWN","message":"blob upload unknown to registry"}]}',
+      },
+    });
+    proxy.setBytesPerSecond(2 * MiB);
+    const target = await open('org/m', { upload: { chunkSize: 256 * 1024, sessionLimitMs: 500 } });
+    const writer = await target.openBlobWriter();
+    const failure = await failureOf(writeRandom(writer, 4 * MiB).then(() => writer.commit()));
+    await writer.abort();
+    expect(failure).toBeInstanceOf(UploadSessionLostError);
+    const lost = failure as UploadSessionLostError;
+    expect(lost.why).toMatch(
+      /^cut off after \d+\.\d s: the registry ends an upload session after 0\.5 s \(the registry dropped the session \(404 BLOB_UPLOAD_UNKNOWN\)\)$/,
+    );
+    expect(lost.message).toContain('(cut off after');
+    expect(lost.confirmed).toBeGreaterThan(0);
+  });
+});
+
 // ---- 8: a storage redirect, with a registry that wants credentials ----
 
 describe('blob GET redirected to storage', () => {
