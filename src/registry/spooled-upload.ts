@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { BlobWriter, CommittedBlob } from '../content/target.ts';
 import { type Digest, Sha256Counter } from '../oci/digest.ts';
+import { errnoCode, errorMessage, UserError } from '../util/errors.ts';
 import { gaveUp, isUploadSessionGone, RegistryAuthError, RegistryError, retryAfterOf } from './errors.ts';
 import type { HttpClient, RequestBody } from './http-client.ts';
 import { Backoff, isRetryableNetworkError, isRetryableStatus } from './retry.ts';
@@ -47,7 +48,12 @@ export class SpooledUpload implements BlobWriter {
     exists: (digest: Digest) => Promise<boolean>,
     options: { spoolDir?: string | undefined; signal?: AbortSignal | undefined },
   ): Promise<SpooledUpload> {
-    const dir = await mkdtemp(path.join(options.spoolDir ?? tmpdir(), 'model-oci-spool-'));
+    const parent = options.spoolDir ?? tmpdir();
+    const dir = await mkdtemp(path.join(parent, 'model-oci-spool-')).catch((err: unknown) => {
+      throw new UserError(
+        `cannot spool a layer for its single-PUT upload in ${parent} (${errnoCode(err) ?? errorMessage(err)}): choose a writable temp directory with room for a layer`,
+      );
+    });
     const file = await open(path.join(dir, 'blob'), 'w+');
     return new SpooledUpload(dir, file, client, startSession, exists, options.signal);
   }

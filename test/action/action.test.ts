@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -43,7 +43,7 @@ function parseOutputs(text: string): Record<string, string> {
 
 async function runAction(
   inputs: Record<string, string>,
-  options: { entry?: string; env?: NodeJS.ProcessEnv } = {},
+  options: { entry?: string; env?: NodeJS.ProcessEnv; withoutFileOverride?: boolean } = {},
 ): Promise<ActionRun> {
   const dir = await tempDir('model-oci-action-');
   const outputFile = path.join(dir, 'output');
@@ -62,7 +62,12 @@ async function runAction(
   const entry = options.entry ?? path.join(distDir, 'index.js');
   const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>(
     (resolve, reject) => {
-      const child = spawn(process.execPath, [entry], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      // As root, drop the capabilities that bypass file permissions when a test needs them to bite.
+      const [command, args] =
+        options.withoutFileOverride && process.getuid?.() === 0
+          ? ['setpriv', ['--bounding-set=-dac_override,-dac_read_search', process.execPath, entry]]
+          : [process.execPath, [entry]];
+      const child = spawn(command, args, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       let err = '';
       child.stdout.on('data', (d: Buffer) => {
@@ -175,6 +180,24 @@ describe('the bundled action (dist/index.js) against a real registry', () => {
       expect(failureLines(run)).toEqual([]);
       expect(run.outputs.digest).toMatch(/^sha256:/);
     }
+  });
+
+  test('a single-PUT upload spools under RUNNER_TEMP, not the system temp dir', async () => {
+    const { dir } = await sampleModel({ seed: 34, shards: 2 });
+    const unwritable = await tempDir();
+    await chmod(unwritable, 0o555);
+    const run = await runAction(
+      {
+        path: dir,
+        name: 'spooled',
+        target: `${registry.host}/models/spooled:1`,
+        upload: 'single',
+        cache: 'false',
+      },
+      { env: { TMPDIR: unwritable }, withoutFileOverride: true },
+    );
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(run.outputs.skipped).toBe('false');
   });
 
   test('a dry run packs and reports but pushes nothing', async () => {

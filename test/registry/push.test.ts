@@ -188,3 +188,71 @@ describe('pushing a model to a registry', () => {
     }
   });
 });
+
+describe('temporary space', () => {
+  test('a single-PUT push spools under --temp-dir when the system temp dir is not writable', async () => {
+    const { dir } = await sampleModel({ seed: 14, shards: 2 });
+    const { chmod } = await import('node:fs/promises');
+    const unwritable = await tempDir();
+    await chmod(unwritable, 0o555);
+    const spool = await tempDir();
+    const withoutTempDir = await runCli(
+      [
+        'model',
+        'build',
+        dir,
+        '--name',
+        'spooled',
+        '--to',
+        `${proxy.host}/org/spooled:1`,
+        '--upload',
+        'single',
+        '--quiet',
+      ],
+      { env: { HOME: home, DOCKER_CONFIG: home, TMPDIR: unwritable }, withoutFileOverride: true },
+    );
+    expect(withoutTempDir.code).toBe(1);
+    expect(withoutTempDir.stderr.trim()).toMatch(
+      new RegExp(
+        `^model-oci: error: cannot spool a layer for its single-PUT upload in ${unwritable} \\(EACCES\\)`,
+      ),
+    );
+    const pushed = await runCli(
+      [
+        'model',
+        'build',
+        dir,
+        '--name',
+        'spooled',
+        '--to',
+        `${proxy.host}/org/spooled:1`,
+        '--upload',
+        'single',
+        '--temp-dir',
+        spool,
+        '--json',
+        '--quiet',
+      ],
+      { env: { HOME: home, DOCKER_CONFIG: home, TMPDIR: unwritable }, withoutFileOverride: true },
+    );
+    const built = jsonResult(pushed);
+    expect(built.status).toBe('built');
+    const manifest = skopeoJson(
+      'inspect',
+      '--raw',
+      '--tls-verify=false',
+      `docker://${registry.host}/org/spooled:1`,
+    );
+    expect(manifest.layers.map((l: { digest: string }) => l.digest)).toEqual(
+      built.layers.map((l) => l.digest),
+    );
+  });
+
+  test('--temp-dir that does not exist is refused before anything is packed', async () => {
+    const { dir } = await sampleModel({ seed: 15, shards: 1 });
+    const missing = path.join(await tempDir(), 'nope');
+    const run = await push(dir, `${proxy.host}/org/spooled:2`, '--temp-dir', missing);
+    expect(run.code).toBe(1);
+    expect(run.stderr.trim()).toBe(`model-oci: error: --temp-dir ${missing} does not exist`);
+  });
+});
