@@ -53,7 +53,7 @@ Options:
   --from REF             record: the artifact or image to record (required)
 ${OUTPUT_HELP}
 ${REGISTRY_HELP}
-${UPLOAD_HELP}`;
+${UPLOAD_HELP.replace('Upload options:', 'Upload options (record: blobs a registry declines to mount are copied):')}`;
 
 export const RESOLVE_HELP = `Usage: model-oci resolve --index REGISTRY/CATALOG:TAG --model NAME [--runtime "NAME RANGE"] [--json]
 
@@ -240,7 +240,6 @@ export async function indexUpdateCommand(
       json: { type: 'boolean', default: false },
       quiet: { type: 'boolean', default: false },
       ...REGISTRY_FLAGS,
-      ...UPLOAD_FLAGS,
     },
   });
   reference('--index', values.index);

@@ -6,6 +6,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
 import YAML from 'yaml';
+import { BASE_BUILD_HELP, INDEX_HELP, RESOLVE_HELP } from '../../src/cli/compat-commands.ts';
+import { MODEL_BUILD_HELP } from '../../src/cli/model-build.ts';
+import { MODEL_INSPECT_HELP } from '../../src/cli/model-inspect.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const examplesDir = path.join(repoRoot, 'workflows-examples');
@@ -290,5 +293,24 @@ jobs:
       'w.yml jobs.a: reads steps.gone.outputs.x, but no step has id "gone"',
       'w.yml jobs.b: reads steps.m.outputs.digest, but no step has id "m"',
     ]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The CLI section of the README against the CLI's own help
+
+describe("README.md's CLI section lists every flag the CLI's help does", () => {
+  test.each([
+    ['model build', MODEL_BUILD_HELP],
+    ['model inspect', MODEL_INSPECT_HELP],
+    ['base build', BASE_BUILD_HELP],
+    ['index record / update', INDEX_HELP],
+    ['resolve', RESOLVE_HELP],
+  ])('%s', (_command, help) => {
+    const section = readme.slice(readme.indexOf('## The CLI'), readme.indexOf('## Performance'));
+    const flags = [...new Set(help.match(/--[a-z][a-z-]*/g) ?? [])].filter((f) => f !== '--help');
+    expect(flags.length).toBeGreaterThan(3);
+    const missing = flags.filter((flag) => !new RegExp(`\`${flag}[\\s\`=]`).test(section));
+    expect(missing, 'flags in the help that README.md does not list (as `--flag…`)').toEqual([]);
   });
 });

@@ -6,7 +6,7 @@
 // - `runs.using: node24` (the only value this action may use: GitHub runs Node 24 actions, and the
 //   code targets Node 24) is not in its `using` enum, which stops at node20. The copy says node20;
 //   every other key of action.yml is validated as it is.
-// - the `attestations` permission (needed by actions/attest-build-provenance) is not in its list of
+// - the `attestations` permission (needed by actions/attest) is not in its list of
 //   permissions. The copy leaves the `attestations: write` lines out.
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -112,7 +112,8 @@ describe('workflow examples', () => {
     for (const file of exampleFiles) {
       const workflow = YAML.parse(readFileSync(path.join(examplesDir, file), 'utf8'));
       for (const [name, job] of Object.entries<Job>(workflow.jobs)) {
-        if (!(job.steps ?? []).some((s) => s.uses?.startsWith('actions/attest-build-provenance@'))) continue;
+        if (!(job.steps ?? []).some((s) => /^actions\/attest(-build-provenance)?@/.test(s.uses ?? '')))
+          continue;
         attesting++;
         // A job's permissions replace the workflow's; they are not merged.
         expect(job.permissions ?? workflow.permissions, `${file} jobs.${name}`).toMatchObject({
@@ -121,7 +122,7 @@ describe('workflow examples', () => {
         });
       }
     }
-    expect(attesting, 'jobs that use actions/attest-build-provenance').toBeGreaterThan(0);
+    expect(attesting, 'jobs that use actions/attest').toBeGreaterThan(0);
   });
 
   test('a workflow with an unknown top-level key is refused', async () => {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { openRepo, pushTinyModel } from '../compat/kit.ts';
-import { type CliRun, jsonResult, runCli } from '../helpers/cli.ts';
+import { type CliRun, jsonResult, repoRoot, runCli } from '../helpers/cli.ts';
 import { modelFromFiles } from '../helpers/model.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry-server.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -102,6 +102,26 @@ describe('help and version', () => {
       expect(run.code).toBe(0);
       expect(run.stdout).toBe(`model-oci ${version}\n`);
     }
+  });
+
+  test("package.json's bin runs the CLI; on a node older than 24 it says what is needed", async () => {
+    const { execFileSync, spawnSync } = await import('node:child_process');
+    const bin = path.join(repoRoot, 'bin', 'model-oci.js');
+    expect(execFileSync(process.execPath, [bin, '--version'], { encoding: 'utf8' })).toMatch(
+      /^model-oci \d+\.\d+\.\d+\n$/,
+    );
+    // Pretend to be Node 20: the check reads process.versions before anything else loads.
+    const old = spawnSync(
+      process.execPath,
+      [
+        '--import',
+        'data:text/javascript,Object.defineProperty(process.versions,"node",{value:"20.20.2"})',
+        bin,
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(old.status).toBe(2);
+    expect(old.stderr).toMatch(/^model-oci: error: Node\.js 24 or newer is needed/);
   });
 
   test('a group lists its commands: with --help on stdout (0), bare on stderr (2)', async () => {
