@@ -164,5 +164,39 @@ describe('security rebuild of a base image', () => {
     expect(none.code).toBe(1);
     expect(none.stderr.trim().split('\n')).toHaveLength(1);
     expect(none.stderr).toMatch(/vllm/);
+
+    // The CLI's writers say what they recorded and where the index stands, in lines for a person.
+    const index = `${registry.host}/models/catalog:index`;
+    const where = `${registry.host}/models/catalog`;
+    const counts = `${index} is ${index2.digest}: 1 model artifact, 2 base images, 2 compatible pairs`;
+    const baseCli = await runCli(
+      [
+        'base',
+        'build',
+        context,
+        '--image',
+        `${registry.host}/runtimes/vllm:0.8.5`,
+        '--runtime',
+        'vllm 0.8.5',
+        '--index',
+        index,
+        '--quiet',
+      ],
+      { env },
+    );
+    expect(baseCli.code, baseCli.stderr).toBe(0);
+    expect(baseCli.stdout).toMatch(/^skipped .*: .* already holds an image built from these inputs\n/);
+    expect(baseCli.stdout).toContain(
+      `base image ${rebuilt.digest} was already recorded as ${where}:base-${rebuilt.digest.slice(7, 19)}\nindex ${counts}\n`,
+    );
+    const recordCli = await runCli(
+      ['index', 'record', '--index', index, '--from', `${registry.host}/models/tiny:1.0`, '--quiet'],
+      { env },
+    );
+    expect(recordCli.stdout).toBe(
+      `model artifact ${model.digest} was already recorded as ${where}:model-${model.digest.slice(7, 19)}\nindex ${counts}\n`,
+    );
+    const updateCli = await runCli(['index', 'update', '--index', index, '--quiet'], { env });
+    expect(updateCli.stdout).toBe(`index ${counts}\n`);
   });
 });

@@ -8,6 +8,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import type { BlobWriter } from '../../src/content/target.ts';
+import { buildModel } from '../../src/model/build.ts';
 import type { Descriptor } from '../../src/oci/descriptor.ts';
 import { sha256Digest } from '../../src/oci/digest.ts';
 import { OCI_MANIFEST } from '../../src/oci/media-types.ts';
@@ -27,6 +28,7 @@ import {
   startFaultProxy,
   stripMount,
 } from '../helpers/fault-proxy.ts';
+import { modelFromFiles } from '../helpers/model.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry-server.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
@@ -641,6 +643,29 @@ describe('a registry that ends upload sessions after a time limit', () => {
     );
     expect(lost.message).toContain('(cut off after');
     expect(lost.confirmed).toBeGreaterThan(0);
+  });
+});
+
+describe('a registry that loses every upload session', () => {
+  it('the build gives up after the sessions the layer may use, naming each loss and its cause', async () => {
+    proxy.addRule({ match: isPatch, fault: { kind: 'reset-request', afterBytes: 4096 } });
+    const dir = await modelFromFiles({ 'model.safetensors': randomBytes(1.5 * MiB) });
+    const target = await open('org/lossy', { upload: { chunkSize: MiB } });
+    const failure = await failureOf(
+      buildModel({ source: dir, name: 'lossy', target, tag: '1', digestCache: false, encoding: 'raw' }),
+    );
+    // 1.5 MiB in 1 MiB PATCHes: two requests, so 5 + 2 × 2 sessions.
+    expect(target.writeAttempts(1.5 * MiB)).toBe(9);
+    const causes = [
+      ...failure.message.matchAll(
+        /(\d+)\) PATCH broke off \(ECONNRESET\), then the registry dropped the session \(404 BLOB_UPLOAD_INVALID\) after 0 B confirmed/g,
+      ),
+    ];
+    expect(failure.message).toMatch(
+      /^model\.safetensors: the registry lost all 9 upload sessions a layer of 1\.5 MiB may use: 1\) /,
+    );
+    expect(causes.map((m) => Number(m[1]))).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(failure.message).not.toContain('\n');
   });
 });
 
