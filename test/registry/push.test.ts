@@ -196,45 +196,32 @@ describe('temporary space', () => {
     const unwritable = await tempDir();
     await chmod(unwritable, 0o555);
     const spool = await tempDir();
-    const withoutTempDir = await runCli(
-      [
-        'model',
-        'build',
-        dir,
-        '--name',
-        'spooled',
-        '--to',
-        `${proxy.host}/org/spooled:1`,
-        '--upload',
-        'single',
-        '--quiet',
-      ],
-      { env: { HOME: home, DOCKER_CONFIG: home, TMPDIR: unwritable }, withoutFileOverride: true },
-    );
+    // As an unprivileged user whose TMPDIR cannot be written to.
+    const spooled = (...extra: string[]) =>
+      runCli(
+        [
+          'model',
+          'build',
+          dir,
+          '--name',
+          'spooled',
+          '--to',
+          `${proxy.host}/org/spooled:1`,
+          '--upload',
+          'single',
+          '--quiet',
+          ...extra,
+        ],
+        { env: { HOME: home, DOCKER_CONFIG: home, TMPDIR: unwritable }, withoutFileOverride: true },
+      );
+    const withoutTempDir = await spooled();
     expect(withoutTempDir.code).toBe(1);
     expect(withoutTempDir.stderr.trim()).toMatch(
       new RegExp(
         `^model-oci: error: cannot spool a layer for its single-PUT upload in ${unwritable} \\(EACCES\\)`,
       ),
     );
-    const pushed = await runCli(
-      [
-        'model',
-        'build',
-        dir,
-        '--name',
-        'spooled',
-        '--to',
-        `${proxy.host}/org/spooled:1`,
-        '--upload',
-        'single',
-        '--temp-dir',
-        spool,
-        '--json',
-        '--quiet',
-      ],
-      { env: { HOME: home, DOCKER_CONFIG: home, TMPDIR: unwritable }, withoutFileOverride: true },
-    );
+    const pushed = await spooled('--temp-dir', spool, '--json');
     const built = jsonResult(pushed);
     expect(built.status).toBe('built');
     const manifest = skopeoJson(
