@@ -15,7 +15,7 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createGzip } from 'node:zlib';
-import { loadCompressor } from '../src/pack/zstd.ts';
+import { chooseCompressor } from '../src/pack/zstd.ts';
 import { formatBytes, parseSize } from '../src/util/format.ts';
 import { rerunTuned } from '../src/util/runtime-tuning.ts';
 import { benchRegistry } from './bench-registry.ts';
@@ -25,7 +25,7 @@ const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 // Measure our compressor in the same process settings the CLI runs with (threadpool size, malloc
 // tunables): without them its one-core figure is understated, and every ratio against it flattered.
-const rerun = rerunTuned(fileURLToPath(import.meta.url));
+const rerun = rerunTuned(fileURLToPath(import.meta.url), process.env);
 if (rerun) process.exit(await rerun);
 const bin = path.join(repo, 'src', 'cli', 'bin.ts');
 
@@ -114,7 +114,7 @@ async function sha256Pass(): Promise<number> {
 
 /** One-core throughput of the compressor the packer uses: frames compressed one after another. */
 async function oneCoreLibrary(bytes: number): Promise<number> {
-  const compressor = loadCompressor();
+  const { compressor } = chooseCompressor();
   let busy = 0;
   const frame = Buffer.allocUnsafe(frameSize);
   for (const f of await modelFiles()) {

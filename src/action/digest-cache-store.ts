@@ -15,7 +15,7 @@ export class DigestCacheStore {
   private readonly prefix: string;
   private restoredKey: string | undefined;
 
-  constructor(modelName: string, modelPath: string, env: NodeJS.ProcessEnv = process.env) {
+  constructor(modelName: string, modelPath: string, env: NodeJS.ProcessEnv) {
     const id = createHash('sha256').update(path.resolve(modelPath)).digest('hex').slice(0, 16);
     this.prefix = `model-oci-digests-v1-${modelName}-${id}-`;
     this.file = path.join(env.RUNNER_TEMP || tmpdir(), 'model-oci-digests', `${modelName}-${id}.json`);

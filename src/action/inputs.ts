@@ -1,134 +1,181 @@
+import { execFileSync } from 'node:child_process';
 import * as core from '@actions/core';
-import type { LayerEncoding } from '../oci/media-types.ts';
-import type { UploadStrategy } from '../registry/upload-policy.ts';
-import { UserError } from '../util/errors.ts';
+import type { RawBaseBuild } from '../config/base-build.ts';
+import type { RawIndexCommand } from '../config/index-commands.ts';
+import type { RawModelBuild } from '../config/model-build.ts';
+import type { RawRegistry } from '../config/registry.ts';
+import type { Edge, OptionKey } from '../config/values.ts';
+import { UsageError } from '../util/errors.ts';
 
-/** The `model` command's inputs, checked: what action.yml declares, typed. */
-export interface ModelInputs extends RegistryInputs {
-  path: string;
-  name: string;
-  target: string;
-  tags: string[];
-  encoding: LayerEncoding;
-  level: number;
-  concurrency: number;
-  include: string[];
-  exclude: string[];
-  annotations: Record<string, string>;
-  force: boolean;
-  dryRun: boolean;
-  mountFrom: string[];
-  upload: UploadStrategy | undefined;
-  cache: boolean;
-  runtime: string | undefined;
-  index: string | undefined;
+/** action.yml's default of the `target` input. */
+export const ACTION_DEFAULT_TARGET = 'oci-layout:./oci-layout:latest';
+
+/** Reads one input as the runner passes it (INPUT_<NAME>); tests pass a map instead. */
+export type InputReader = (name: string) => string;
+
+export const coreInputs: InputReader = (name) => core.getInput(name);
+
+/** The action.yml input behind each option, for messages (`input compression-level`). */
+const INPUTS: Record<OptionKey, string> = {
+  path: 'path',
+  name: 'name',
+  target: 'target',
+  tags: 'tags',
+  encoding: 'encoding',
+  level: 'compression-level',
+  frameSize: 'frame-size',
+  concurrency: 'concurrency',
+  include: 'include',
+  exclude: 'exclude',
+  annotations: 'annotations',
+  runtime: 'runtime',
+  force: 'force',
+  dryRun: 'dry-run',
+  mountFrom: 'mount-from',
+  index: 'index',
+  username: 'username',
+  password: 'password',
+  plainHttp: 'plain-http',
+  caFiles: 'ca-file',
+  upload: 'upload',
+  chunkSize: 'chunk-size',
+  tempDir: 'temp-dir',
+  context: 'context',
+  dockerfile: 'dockerfile',
+  buildArgs: 'build-args',
+  buildTarget: 'build-target',
+  platform: 'platform',
+  builder: 'builder',
+  image: 'target',
+  from: 'target',
+  model: 'name',
+};
+
+/** The Action's edge: the step's environment and the inputs' names. */
+export function actionEdge(env: NodeJS.ProcessEnv): Edge {
+  return {
+    env,
+    name: (key) => `input ${INPUTS[key]}`,
+    hints: { caFile: 'the ca-file input', plainHttp: 'the plain-http input (HOST)' },
+  };
 }
 
 /** Items separated by commas or new lines, trimmed, empty ones dropped (as docker/build-push-action reads lists). */
-export function listInput(name: string): string[] {
-  return core
-    .getInput(name)
+export function listInput(read: InputReader, name: string): string[] {
+  return read(name)
     .split(/[\n,]/)
     .map((s) => s.trim())
     .filter(Boolean);
 }
 
-function booleanInput(name: string): boolean {
-  const value = core.getInput(name).trim().toLowerCase();
-  if (value === '' || value === 'false') return false;
+/** One item per line (KEY=VALUE inputs, whose values may hold commas). */
+function linesInput(read: InputReader, name: string): string[] {
+  return read(name)
+    .split('\n')
+    .filter((line) => line.trim() !== '');
+}
+
+/** `true` or `false` (empty is the default); anything else is a usage error naming the input. */
+export function booleanInput(read: InputReader, name: string, fallback = false): boolean {
+  const value = read(name).trim().toLowerCase();
+  if (value === '') return fallback;
+  if (value === 'false') return false;
   if (value === 'true') return true;
-  throw new UserError(`input ${name} must be true or false, not ${JSON.stringify(core.getInput(name))}`);
+  throw new UsageError(`input ${name} must be true or false, not ${JSON.stringify(read(name))}`);
 }
 
-/** Empty means the default (the runner passes action.yml's defaults; a local run may pass nothing). */
-function integerInput(name: string, min: number, max: number, fallback: number): number {
-  const text = core.getInput(name).trim();
-  if (text === '') return fallback;
-  const n = Number(text);
-  if (!/^\d+$/.test(text) || n < min || n > max)
-    throw new UserError(
-      `input ${name} must be a whole number from ${min} to ${max}, not ${JSON.stringify(text)}`,
-    );
-  return n;
-}
+const text = (read: InputReader, name: string) => read(name).trim() || undefined;
 
-const ENCODINGS: Record<string, LayerEncoding> = { 'tar+zstd': 'tar+zstd', tar: 'tar', raw: 'raw' };
-
-export function readModelInputs(): ModelInputs {
-  const encoding = ENCODINGS[core.getInput('encoding').trim() || 'tar+zstd'];
-  if (!encoding)
-    throw new UserError(
-      `input encoding must be tar+zstd, tar or raw, not ${JSON.stringify(core.getInput('encoding'))}`,
-    );
-  const upload = core.getInput('upload').trim() || 'auto';
-  if (upload !== 'auto' && upload !== 'chunked' && upload !== 'single')
-    throw new UserError(`input upload must be auto, chunked or single, not ${JSON.stringify(upload)}`);
-  // Credentials first: they are masked before anything else can print them.
-  const registry = readRegistryInputs();
-  return {
-    ...registry,
-    path: requiredInput('path', 'model'),
-    name: requiredInput('name', 'model'),
-    target: core.getInput('target').trim() || 'oci-layout:./oci-layout:latest',
-    tags: listInput('tags'),
-    encoding,
-    level: integerInput('compression-level', 1, 22, 3),
-    concurrency: integerInput('concurrency', 1, 64, 4),
-    include: listInput('include'),
-    exclude: listInput('exclude'),
-    annotations: keyValueInput('annotations'),
-    force: booleanInput('force'),
-    dryRun: booleanInput('dry-run'),
-    mountFrom: listInput('mount-from'),
-    upload: upload === 'auto' ? undefined : upload,
-    cache: core.getInput('cache').trim() === '' ? true : booleanInput('cache'),
-    runtime: core.getInput('runtime').trim() || undefined,
-    index: core.getInput('index').trim() || undefined,
-  };
-}
-
-/** Inputs every registry-facing command shares: credentials, plain-http hosts, CA files. */
-export interface RegistryInputs {
-  username: string | undefined;
-  password: string | undefined;
-  githubToken: string | undefined;
-  plainHttp: string[];
-  caFiles: string[];
-}
-
-export function readRegistryInputs(): RegistryInputs {
-  const username = core.getInput('username').trim() || undefined;
-  const password = core.getInput('password') || undefined;
+/** The inputs every registry-facing command shares; secrets are masked before anything can print them. */
+export function rawRegistryInputs(read: InputReader, env: NodeJS.ProcessEnv): RawRegistry {
+  const password = read('password') || undefined;
   if (password) core.setSecret(password);
-  if (password && !username) throw new UserError('input password is set but username is not');
-  if (username && !password) throw new UserError('input username is set but password is not');
-  const githubToken = core.getInput('github-token').trim() || undefined;
+  const githubToken = read('github-token').trim() || undefined;
   if (githubToken) core.setSecret(githubToken);
   return {
-    username,
+    username: text(read, 'username'),
     password,
     githubToken,
-    plainHttp: listInput('plain-http'),
-    caFiles: listInput('ca-file'),
+    plainHttp: listInput(read, 'plain-http'),
+    caFiles: listInput(read, 'ca-file'),
+    upload: text(read, 'upload'),
+    // Single-PUT uploads spool a layer and base builds work here, not in /tmp (a RAM disk of ~7.8 GB
+    // on Ubuntu 26.04 runners).
+    tempDir: env.RUNNER_TEMP || undefined,
   };
 }
 
-/** KEY=VALUE lines (build args, annotations) → a record; one-line error naming the input. */
-export function keyValueInput(name: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of core.getInput(name).split('\n')) {
-    if (!line.trim()) continue;
-    const eq = line.indexOf('=');
-    if (eq <= 0) throw new UserError(`input ${name}: ${JSON.stringify(line.trim())} is not KEY=VALUE`);
-    out[line.slice(0, eq).trim()] = line.slice(eq + 1).trim();
+/** `command: model`'s inputs as raw options (the digest cache is the Action's own: see model-command.ts). */
+export function rawModelInputs(read: InputReader, env: NodeJS.ProcessEnv): RawModelBuild {
+  const registry = rawRegistryInputs(read, env);
+  return {
+    ...registry,
+    path: text(read, 'path'),
+    name: text(read, 'name'),
+    target: text(read, 'target'),
+    tags: listInput(read, 'tags'),
+    encoding: text(read, 'encoding'),
+    level: text(read, 'compression-level'),
+    concurrency: text(read, 'concurrency'),
+    include: listInput(read, 'include'),
+    exclude: listInput(read, 'exclude'),
+    annotations: linesInput(read, 'annotations'),
+    runtime: text(read, 'runtime'),
+    index: text(read, 'index'),
+    force: booleanInput(read, 'force'),
+    dryRun: booleanInput(read, 'dry-run'),
+    mountFrom: listInput(read, 'mount-from'),
+    createdAt: createdFromCommit(env),
+  };
+}
+
+export function rawBaseInputs(read: InputReader, env: NodeJS.ProcessEnv): RawBaseBuild {
+  return {
+    ...rawRegistryInputs(read, env),
+    context: text(read, 'context'),
+    dockerfile: text(read, 'dockerfile'),
+    image: text(read, 'target'),
+    buildArgs: linesInput(read, 'build-args'),
+    buildTarget: text(read, 'build-target'),
+    platform: text(read, 'platform'),
+    builder: text(read, 'builder'),
+    runtime: text(read, 'runtime'),
+    force: booleanInput(read, 'force'),
+    index: text(read, 'index'),
+  };
+}
+
+/** `command: index` and `command: resolve`: the index, and what to record or which model to resolve. */
+export function rawIndexInputs(read: InputReader, env: NodeJS.ProcessEnv): RawIndexCommand {
+  const target = text(read, 'target');
+  return {
+    ...rawRegistryInputs(read, env),
+    index: text(read, 'index'),
+    // `target` has action.yml's default; for index it names an artifact only when set to another.
+    from: target && target !== ACTION_DEFAULT_TARGET ? target : undefined,
+    model: text(read, 'name'),
+    runtime: text(read, 'runtime'),
+  };
+}
+
+/**
+ * The artifact's created date when SOURCE_DATE_EPOCH does not give one: the time of the commit the
+ * workflow checked out. It is the same for every re-run of that commit (builds stay reproducible),
+ * later for later commits, and lets `resolve` tell revisions of a model apart. None outside a
+ * checkout.
+ */
+function createdFromCommit(env: NodeJS.ProcessEnv): string | undefined {
+  const workspace = env.GITHUB_WORKSPACE;
+  if (env.SOURCE_DATE_EPOCH || !workspace) return undefined;
+  try {
+    const iso = execFileSync('git', ['-C', workspace, 'log', '-1', '--format=%cI'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+      timeout: 10_000,
+      env,
+    }).trim();
+    return iso ? new Date(iso).toISOString().replace('.000Z', 'Z') : undefined;
+  } catch {
+    return undefined;
   }
-  return out;
 }
-
-export function requiredInput(name: string, command: string): string {
-  const value = core.getInput(name).trim();
-  if (!value) throw new UserError(`input ${name} is required for command ${command}`);
-  return value;
-}
-
-export { booleanInput };

@@ -61,6 +61,6 @@ async function main(): Promise<void> {
 
 // The threadpool size and malloc settings are read at process start: run again with them (as the
 // CLI does); the child inherits GITHUB_OUTPUT, GITHUB_STEP_SUMMARY and the INPUT_ variables.
-const rerun = rerunTuned(fileURLToPath(import.meta.url));
+const rerun = rerunTuned(fileURLToPath(import.meta.url), process.env);
 if (rerun) process.exitCode = await rerun;
 else await main();

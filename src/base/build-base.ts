@@ -1,19 +1,22 @@
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
+import { copyGraph } from '../content/copy.ts';
+import { declaredRuntime, readDocument, readImageFacts } from '../content/image-facts.ts';
+import { OciLayoutTarget } from '../content/layout/oci-layout.ts';
+import type { Target } from '../content/target.ts';
+import type { Descriptor } from '../oci/descriptor.ts';
 import type { Digest } from '../oci/digest.ts';
 import { ANNOTATION } from '../oci/media-types.ts';
 import { formatReference } from '../oci/reference.ts';
-import { openRegistryTarget, type RegistryOptions } from '../registry/open-registry.ts';
 import { errnoCode, UserError } from '../util/errors.ts';
+import { formatBytes } from '../util/format.ts';
 import { mapConcurrent } from '../util/limiter.ts';
 import { writeAuthFile, writeCertDir } from './builder-auth.ts';
 import { type BuildahOptions, chooseBuilder, runBuild } from './builders.ts';
 import { finalBase, parseDockerfile, pinDockerfile } from './dockerfile.ts';
 import { inputDigest } from './input-digest.ts';
-import { pushLayoutImage } from './push-layout.ts';
-import { readImageFacts } from './read-image.ts';
-import { isPlainHttp, parseImage, resolveUpstream } from './upstream.ts';
+import type { RegistryAccess } from './registry-access.ts';
+import { parseImage, resolveUpstream } from './upstream.ts';
 
 export const BASE_ANNOTATION = {
   inputDigest: 'io.model-oci.base.input-digest',
@@ -42,13 +45,15 @@ export interface BaseBuildOptions {
   force?: boolean;
   /** What the image provides; else read from its labels io.model-oci.runtime.name / .version. */
   runtime?: { name: string; version: string };
-  registry?: RegistryOptions;
+  /** The registries: the image's repository, FROM images, builder credentials (src/connect/). */
+  access: RegistryAccess;
   /**
-   * Where the build works (pinned Dockerfile, the OCI layout buildah writes, its temp copies) and
-   * uploads spool: default the OS temp folder. The Action passes RUNNER_TEMP: on some runners /tmp
-   * is a RAM disk too small for a CUDA image.
+   * Where the build works (pinned Dockerfile, the OCI layout buildah writes, its temp copies). The
+   * Action passes RUNNER_TEMP: on some runners /tmp is a RAM disk too small for a CUDA image.
    */
-  tempDir?: string;
+  tempDir: string;
+  /** The environment the builder runs with (PATH, BUILDAH_ISOLATION, CONTAINERS_STORAGE_CONF, …). */
+  env: NodeJS.ProcessEnv;
   /** buildah's storage and isolation (tests keep storage in a temp dir). */
   buildah?: BuildahOptions;
   signal?: AbortSignal;
@@ -79,7 +84,7 @@ export const inputTag = (digest: Digest) => `input-${digest.slice(digest.indexOf
 export async function buildBase(options: BaseBuildOptions): Promise<BaseBuildResult> {
   const { signal } = options;
   const log = options.onLog ?? (() => {});
-  const registry = options.registry ?? {};
+  const { access } = options;
   const context = path.resolve(options.context);
   if (!(await isDirectory(context))) throw new UserError(`build context ${context} is not a directory`);
   const dockerfile = await findDockerfile(context, options.dockerfile);
@@ -96,12 +101,7 @@ export async function buildBase(options: BaseBuildOptions): Promise<BaseBuildRes
   });
   const finalFrom = finalBase(stages, options.target);
   const images = [...new Set(stages.filter((s) => s.kind === 'image').map((s) => s.image))];
-  const upstream = await mapConcurrent(
-    images,
-    4,
-    (image) => resolveUpstream(image, ref.registry, registry, signal),
-    signal,
-  );
+  const upstream = await mapConcurrent(images, 4, (image) => resolveUpstream(image, access, signal), signal);
   const rel = path.relative(context, dockerfile);
   const { digest: input } = await inputDigest({
     dockerfileBytes,
@@ -131,14 +131,13 @@ export async function buildBase(options: BaseBuildOptions): Promise<BaseBuildRes
     tags,
   });
 
-  const tempRoot = options.tempDir ?? os.tmpdir();
-  const target = await openRegistryTarget(ref, 'push', { spoolDir: tempRoot, ...registry });
+  const target = await access.open(ref, 'push');
   let workDir: string | undefined;
   try {
     const existing = options.force ? undefined : await target.resolve(inputTag(input), signal);
     if (existing) {
       await target.tag(existing, [tag], signal);
-      const facts = await readImageFacts(target, existing, signal);
+      const facts = await imageFacts(target, existing, signal);
       const runtime = options.runtime ?? facts.runtime;
       const reason = `${repo}:${inputTag(input)} already holds an image built from these inputs`;
       log(`skipped: ${reason}`);
@@ -150,13 +149,13 @@ export async function buildBase(options: BaseBuildOptions): Promise<BaseBuildRes
     }
     const reason = options.force ? 'forced' : await whyBuild(target, tag, base, signal);
     log(`building: ${reason}`);
-    const builder = await chooseBuilder(options.builder ?? 'auto', options.buildah, signal);
-    if (builder === 'buildx' && (registry.username !== undefined || registry.password !== undefined)) {
+    const builder = await chooseBuilder(options.builder ?? 'auto', options.env, options.buildah, signal);
+    if (builder === 'buildx' && access.explicitCredentials) {
       throw new UserError(
         'buildx pushes with docker\'s own login: run "docker login" instead of passing credentials',
       );
     }
-    workDir = await mkdtemp(path.join(tempRoot, 'model-oci-base-'));
+    workDir = await mkdtemp(path.join(options.tempDir, 'model-oci-base-'));
     const pinned = path.join(workDir, 'Dockerfile');
     const digests = new Map(upstream.map((u) => [u.image, u.digest]));
     await writeFile(pinned, pinDockerfile(dockerfileBytes.toString('utf8'), stages, digests));
@@ -174,10 +173,8 @@ export async function buildBase(options: BaseBuildOptions): Promise<BaseBuildRes
     }
     const fromRegistries = upstream.map((u) => parseImage(u.image, 'FROM').registry);
     const authFile =
-      builder === 'buildah'
-        ? await writeAuthFile(workDir, fromRegistries, ref.registry, registry, log)
-        : undefined;
-    const certDir = await writeCertDir(workDir, registry.caFiles);
+      builder === 'buildah' ? await writeAuthFile(workDir, fromRegistries, access, log) : undefined;
+    const certDir = await writeCertDir(workDir, access.caFiles);
     const outcome = await runBuild(builder, {
       context,
       dockerfile: pinned,
@@ -187,43 +184,80 @@ export async function buildBase(options: BaseBuildOptions): Promise<BaseBuildRes
       ...(options.platform ? { platform: options.platform } : {}),
       labels: meta,
       annotations: meta,
-      tlsVerify: !fromRegistries.some((r) => isPlainHttp(r, registry)),
-      insecurePush: isPlainHttp(ref.registry, registry),
+      tlsVerify: !fromRegistries.some((r) => access.plainHttp(r)),
+      insecurePush: access.plainHttp(ref.registry),
       ...(authFile ? { authFile } : {}),
       ...(certDir ? { certDir } : {}),
       workDir,
+      env: options.env,
       ...(options.buildah ? { buildah: options.buildah } : {}),
       ...(signal ? { signal } : {}),
       onLine: log,
     });
     const desc =
       outcome.builder === 'buildah'
-        ? await pushLayoutImage(outcome.layoutDir, outcome.layoutTag, target, tags, {
-            ...(signal ? { signal } : {}),
-            onLine: log,
-          })
+        ? await pushLayout(outcome.layoutDir, outcome.layoutTag, target, tags, log, signal)
         : await target.resolve(outcome.digest, signal);
     if (!desc) throw new Error(`${repo}@${outcome.digest} is not in the registry after the push`);
     if (outcome.builder === 'buildx') await target.tag(desc, tags, signal);
-    const runtime = options.runtime ?? (await readImageFacts(target, desc, signal)).runtime;
+    const runtime = options.runtime ?? (await imageFacts(target, desc, signal)).runtime;
     log(`pushed ${repo}@${desc.digest} as ${tags.join(', ')}`);
     return { ...result('built', desc.digest, builder), reason, ...(runtime ? { runtime } : {}) };
   } finally {
-    await target.close();
+    await target.close?.();
     if (workDir) await rm(workDir, { recursive: true, force: true });
   }
 }
 
+/**
+ * Uploads the image tagged `layoutTag` in the OCI layout the builder wrote to `target` (blobs the
+ * registry has are skipped), then its manifest byte for byte under every tag.
+ */
+async function pushLayout(
+  layoutDir: string,
+  layoutTag: string,
+  target: Target,
+  tags: readonly string[],
+  log: (line: string) => void,
+  signal?: AbortSignal,
+): Promise<Descriptor> {
+  const layout = await OciLayoutTarget.open(layoutDir);
+  const found = await layout.resolve(layoutTag);
+  if (!found) throw new Error(`the builder left no image tagged ${layoutTag} in ${layoutDir}`);
+  const desc: Descriptor = { mediaType: found.mediaType, digest: found.digest, size: found.size };
+  await copyGraph(layout, target, desc, {
+    tags,
+    ...(signal ? { signal } : {}),
+    onBlob: (blob, how) => {
+      if (how === 'copied') log(`uploaded ${blob.digest} (${formatBytes(blob.size)}, ${blob.mediaType})`);
+    },
+  });
+  return desc;
+}
+
+/** What a pushed base image says about itself: what it was built from, by which builder, its runtime. */
+async function imageFacts(target: Target, desc: Descriptor, signal?: AbortSignal) {
+  const facts = await readImageFacts(target, await readDocument(target, desc, signal), signal);
+  const a = facts.annotations;
+  const builder = a[BASE_ANNOTATION.builder];
+  return {
+    baseName: a[BASE_ANNOTATION.baseName],
+    baseDigest: a[BASE_ANNOTATION.baseDigest],
+    builder: builder === 'buildah' || builder === 'buildx' ? (builder as 'buildah' | 'buildx') : undefined,
+    runtime: declaredRuntime(facts),
+  };
+}
+
 /** Why a build is needed: an upstream image moved under the tag, or the inputs changed. */
 async function whyBuild(
-  target: Awaited<ReturnType<typeof openRegistryTarget>>,
+  target: Target,
   tag: string,
   base: { image: string; digest: Digest } | undefined,
   signal?: AbortSignal,
 ): Promise<string> {
   const current = await target.resolve(tag, signal);
   if (!current) return `no image with these inputs yet`;
-  const facts = await readImageFacts(target, current, signal);
+  const facts = await imageFacts(target, current, signal);
   if (base && facts.baseDigest && facts.baseName === base.image && facts.baseDigest !== base.digest) {
     return `upstream ${base.image} changed (${facts.baseDigest} → ${base.digest})`;
   }

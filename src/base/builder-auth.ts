@@ -1,8 +1,6 @@
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { describeCredential, findCredential } from '../registry/credentials.ts';
-import type { RegistryOptions } from '../registry/open-registry.ts';
-import { optionsFor } from './upstream.ts';
+import type { RegistryAccess } from './registry-access.ts';
 
 /**
  * Writes an auth.json (containers-auth.json(5), docker's `auths` shape) for buildah with the
@@ -14,33 +12,17 @@ import { optionsFor } from './upstream.ts';
 export async function writeAuthFile(
   dir: string,
   registries: readonly string[],
-  targetRegistry: string,
-  options: RegistryOptions,
+  access: RegistryAccess,
   onLine?: (line: string) => void,
 ): Promise<string | undefined> {
   const auths: Record<string, { auth?: string; identitytoken?: string }> = {};
   for (const registry of new Set(registries)) {
-    const o = optionsFor(registry, targetRegistry, options);
-    const found = await findCredential(registry, {
-      ...(o.username !== undefined ? { username: o.username } : {}),
-      ...(o.password !== undefined ? { password: o.password } : {}),
-      ...(o.env ? { env: o.env } : {}),
-      ...(o.homeDir ? { homeDir: o.homeDir } : {}),
-    });
+    const found = await access.builderCredential(registry);
     if (!found) continue;
-    const c = found.credential;
-    if (c.kind === 'basic') {
-      const auth = Buffer.from(`${c.username}:${c.password}`).toString('base64');
-      options.onSecret?.(c.password);
-      options.onSecret?.(auth);
-      auths[registry] = { auth };
-    } else if (c.kind === 'identity-token') {
-      options.onSecret?.(c.token);
-      auths[registry] = { identitytoken: c.token };
-    } else {
-      continue; // buildah has no way to take a bare registry token
-    }
-    onLine?.(`${registry}: using ${describeCredential(found)}`);
+    const secret = 'auth' in found.credential ? found.credential.auth : found.credential.identitytoken;
+    access.onSecret?.(secret);
+    auths[registry] = found.credential;
+    onLine?.(`${registry}: using ${found.source}`);
   }
   if (Object.keys(auths).length === 0) return undefined;
   const file = path.join(dir, 'auth.json');

@@ -1,6 +1,5 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { type Digest, isDigest } from '../oci/digest.ts';
 import { UserError } from '../util/errors.ts';
@@ -43,6 +42,8 @@ export interface BuildRequest {
   certDir?: string;
   /** A private temp directory for the digest file, metadata and the OCI layout. */
   workDir: string;
+  /** The environment the builder runs with. */
+  env: NodeJS.ProcessEnv;
   buildah?: BuildahOptions;
   signal?: AbortSignal;
   onLine?: (line: string) => void;
@@ -59,14 +60,15 @@ export type BuildOutcome =
  */
 export async function chooseBuilder(
   wanted: 'auto' | BuilderName,
+  env: NodeJS.ProcessEnv,
   buildah: BuildahOptions = {},
   signal?: AbortSignal,
 ): Promise<BuilderName> {
   if (wanted !== 'auto') return wanted;
-  if (await succeeds(buildah.command ?? 'buildah', ['--version'], signal)) return 'buildah';
+  if (await succeeds(buildah.command ?? 'buildah', ['--version'], env, signal)) return 'buildah';
   if (
-    (await succeeds('docker', ['buildx', 'version'], signal)) &&
-    (await succeeds('docker', ['info'], signal))
+    (await succeeds('docker', ['buildx', 'version'], env, signal)) &&
+    (await succeeds('docker', ['info'], env, signal))
   ) {
     return 'buildx';
   }
@@ -88,12 +90,9 @@ function buildahGlobals(options: BuildahOptions, env: NodeJS.ProcessEnv): string
 
 function hasStorageConfig(env: NodeJS.ProcessEnv): boolean {
   if (env.CONTAINERS_STORAGE_CONF || env.STORAGE_DRIVER) return true;
-  const user = path.join(
-    env.XDG_CONFIG_HOME ?? path.join(os.homedir(), '.config'),
-    'containers',
-    'storage.conf',
-  );
-  return existsSync('/etc/containers/storage.conf') || existsSync(user);
+  const configHome = env.XDG_CONFIG_HOME ?? (env.HOME ? path.join(env.HOME, '.config') : undefined);
+  const user = configHome ? path.join(configHome, 'containers', 'storage.conf') : undefined;
+  return existsSync('/etc/containers/storage.conf') || (user !== undefined && existsSync(user));
 }
 
 const pairs = (flag: string, map: Record<string, string>) =>
@@ -109,7 +108,7 @@ async function buildWithBuildah(req: BuildRequest): Promise<BuildOutcome> {
   const options = req.buildah ?? {};
   // containers/image copies whole layers to TMPDIR (else /var/tmp) while it pulls and pushes: keep
   // them in the work dir, which is under the temp dir the caller chose (RUNNER_TEMP in the Action).
-  const env: NodeJS.ProcessEnv = { ...process.env, TMPDIR: req.workDir };
+  const env: NodeJS.ProcessEnv = { ...req.env, TMPDIR: req.workDir };
   const isolation = options.isolation ?? env.BUILDAH_ISOLATION ?? 'chroot';
   env.BUILDAH_ISOLATION = isolation;
   const buildah = options.command ?? 'buildah';
@@ -206,6 +205,7 @@ async function buildWithBuildx(req: BuildRequest): Promise<BuildOutcome> {
   ];
   req.onLine?.(`$ docker ${args.join(' ')}`);
   const run = {
+    env: req.env,
     ...(req.signal ? { signal: req.signal } : {}),
     ...(req.onLine ? { onLine: req.onLine } : {}),
   };

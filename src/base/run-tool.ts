@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 import { errnoCode, UserError } from '../util/errors.ts';
 
 export interface RunOptions {
-  env?: NodeJS.ProcessEnv;
+  /** The program's environment (no default: library code never reads process.env). */
+  env: NodeJS.ProcessEnv;
   signal?: AbortSignal;
   /** Every line the tool prints (stdout and stderr). */
   onLine?: (line: string) => void;
@@ -16,16 +17,12 @@ export interface RunResult {
 }
 
 /** Runs a program to its end; never throws for a non-zero exit (the caller words the error). */
-export function runTool(
-  command: string,
-  args: readonly string[],
-  options: RunOptions = {},
-): Promise<RunResult> {
+export function runTool(command: string, args: readonly string[], options: RunOptions): Promise<RunResult> {
   const keep = options.keep ?? 8;
   const lines: string[] = [];
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, {
-      env: options.env ?? process.env,
+      env: options.env,
       stdio: ['ignore', 'pipe', 'pipe'],
       signal: options.signal,
       killSignal: 'SIGTERM',
@@ -64,7 +61,7 @@ export async function runOrFail(
   what: string,
   command: string,
   args: readonly string[],
-  options: RunOptions = {},
+  options: RunOptions,
 ): Promise<RunResult> {
   const result = await runTool(command, args, options);
   if (result.code !== 0) {
@@ -80,10 +77,11 @@ export async function runOrFail(
 export async function succeeds(
   command: string,
   args: readonly string[],
+  env: NodeJS.ProcessEnv,
   signal?: AbortSignal,
 ): Promise<boolean> {
   try {
-    return (await runTool(command, args, signal ? { signal } : {})).code === 0;
+    return (await runTool(command, args, { env, ...(signal ? { signal } : {}) })).code === 0;
   } catch {
     return false;
   }

@@ -1,8 +1,7 @@
 import type { Digest } from '../oci/digest.ts';
 import { InvalidReferenceError, parseReference, type Reference } from '../oci/reference.ts';
-import { apiHost, schemePolicy } from '../registry/endpoint.ts';
-import { openRegistryTarget, type RegistryOptions } from '../registry/open-registry.ts';
 import { errorMessage, UserError } from '../util/errors.ts';
+import type { RegistryAccess } from './registry-access.ts';
 
 /** An image reference the user gave, or a UserError naming what is wrong with it. */
 export function parseImage(image: string, what: string): Reference {
@@ -14,27 +13,15 @@ export function parseImage(image: string, what: string): Reference {
   }
 }
 
-/** Registry options for a registry other than the target: never the target's explicit credentials. */
-export function optionsFor(
-  registry: string,
-  targetRegistry: string,
-  options: RegistryOptions,
-): RegistryOptions {
-  if (registry === targetRegistry) return options;
-  const { username: _u, password: _p, ...rest } = options;
-  return rest;
-}
-
-/** Resolves a FROM image to its manifest (or index) digest through our registry client. */
+/** Resolves a FROM image to its manifest (or index) digest. */
 export async function resolveUpstream(
   image: string,
-  targetRegistry: string,
-  options: RegistryOptions,
+  access: RegistryAccess,
   signal?: AbortSignal,
 ): Promise<{ image: string; digest: Digest }> {
   const ref = parseImage(image, `FROM ${image}`);
   if (ref.digest) return { image, digest: ref.digest };
-  const target = await openRegistryTarget(ref, 'pull', optionsFor(ref.registry, targetRegistry, options));
+  const target = await access.open(ref, 'pull');
   try {
     const desc = await target.resolve(ref.tag ?? 'latest', signal);
     if (!desc)
@@ -46,11 +33,6 @@ export async function resolveUpstream(
     if (err instanceof UserError || signal?.aborted) throw err;
     throw new UserError(`cannot resolve FROM image ${image}: ${errorMessage(err)}`);
   } finally {
-    await target.close();
+    await target.close?.();
   }
-}
-
-/** True when the builder must be allowed plain HTTP for this registry (loopback or listed). */
-export function isPlainHttp(registry: string, options: RegistryOptions): boolean {
-  return schemePolicy(apiHost(registry), options.plainHttp) === 'https-then-http';
 }

@@ -1,22 +1,19 @@
-import { buildBase } from '../base/build-base.ts';
-import { parseProvidedRuntime } from '../base/runtime.ts';
-import { recordAndUpdate, withCatalog } from '../compat/catalog.ts';
+import { runBaseBuild } from '../commands/base-build.ts';
+import { runIndexRecord, runIndexUpdate, runResolve } from '../commands/index.ts';
+import type { IndexRecorded } from '../commands/model-build.ts';
 import type { UpdateResult } from '../compat/index-update.ts';
-import { updateIndex } from '../compat/index-update.ts';
-import type { RecordResult } from '../compat/record.ts';
-import { resolveModel } from '../compat/resolve.ts';
-import { parseReference, type Reference } from '../oci/reference.ts';
-import { openRegistryTarget, type RegistryOptions } from '../registry/open-registry.ts';
-import type { RegistryTarget } from '../registry/registry-target.ts';
-import { UsageError, UserError } from '../util/errors.ts';
+import { baseBuildConfig } from '../config/base-build.ts';
+import { indexRecordConfig, indexUpdateConfig, resolveConfig } from '../config/index-commands.ts';
+import { UsageError } from '../util/errors.ts';
 import { parseFlags } from './args.ts';
+import { cliEdge } from './edge.ts';
 import type { CliIo } from './io.ts';
-import { parseKeyValues } from './model-build.ts';
 import {
+  credentialNote,
   OUTPUT_HELP,
   REGISTRY_FLAGS,
   REGISTRY_HELP,
-  registryOptions,
+  rawRegistry,
   UPLOAD_FLAGS,
   UPLOAD_HELP,
 } from './registry-flags.ts';
@@ -67,25 +64,6 @@ Options:
 ${OUTPUT_HELP}
 ${REGISTRY_HELP}`;
 
-function reference(flag: string, text: string | undefined): Reference {
-  if (!text) throw new UsageError(`${flag} is required`);
-  try {
-    return parseReference(text);
-  } catch (err) {
-    throw new UsageError(`${flag}: ${(err as Error).message}`);
-  }
-}
-
-/** The catalog the `--index` flag names; see withCatalog. */
-function withIndex<T>(
-  indexRef: string | undefined,
-  registry: RegistryOptions,
-  work: (catalog: RegistryTarget, tag: string) => Promise<T>,
-): Promise<T> {
-  if (!indexRef) throw new UsageError('--index is required');
-  return withCatalog(indexRef, registry, '--index', work);
-}
-
 const plural = (n: number, one: string) => `${n} ${one}${n === 1 ? '' : 's'}`;
 
 /** The index as it stands, in one line. */
@@ -96,18 +74,14 @@ export function describeIndex(
   return `index ${where} is ${index.digest}: ${plural(index.models, 'model artifact')}, ${plural(index.bases, 'base image')}, ${plural(index.pairs, 'compatible pair')}`;
 }
 
-/** What `index record` (and `--index` of the build commands) did, as lines for a person. */
-export function formatRecorded(
-  catalog: string,
-  tag: string,
-  out: { recorded: RecordResult; index: UpdateResult },
-): string {
-  const { recorded } = out;
+/** What recording in the index did (index record, and --index of the build commands), as lines for a person. */
+export function formatRecorded({ where, recorded, index }: IndexRecorded): string {
+  const catalog = where.slice(0, where.lastIndexOf(':'));
   const what = recorded.kind === 'model' ? 'model artifact' : 'base image';
   const how = recorded.written
     ? `recorded ${what} ${recorded.digest} as ${catalog}:${recorded.tag}`
     : `${what} ${recorded.digest} was already recorded as ${catalog}:${recorded.tag}`;
-  return `${how}\n${describeIndex(`${catalog}:${tag}`, out.index)}\n`;
+  return `${how}\n${describeIndex(where, index)}\n`;
 }
 
 export async function baseBuildCommand(
@@ -136,44 +110,33 @@ export async function baseBuildCommand(
   });
   if (positionals.length !== 1)
     throw new UsageError('expected the build context directory (model-oci base build <context>)');
-  const image = reference('--image', values.image);
-  const builder = values.builder;
-  if (builder !== 'auto' && builder !== 'buildx' && builder !== 'buildah')
-    throw new UsageError(`--builder must be auto, buildah or buildx, not ${JSON.stringify(builder)}`);
-  if (values.index) reference('--index', values.index);
-  const registry = await registryOptions(values, io);
-  const result = await buildBase({
-    context: positionals[0]!,
-    ...(values.file ? { dockerfile: values.file } : {}),
-    image: values.image!,
-    buildArgs: parseKeyValues('--build-arg', values['build-arg']),
-    ...(values.target ? { target: values.target } : {}),
-    ...(values.platform ? { platform: values.platform } : {}),
-    builder,
-    force: values.force,
-    ...(values.runtime ? { runtime: parseProvidedRuntime(values.runtime, '--runtime') } : {}),
-    registry,
-    ...(values['temp-dir'] ? { tempDir: values['temp-dir'] } : {}),
+  const { raw, passwordFrom } = await rawRegistry(values, process.env);
+  const config = await baseBuildConfig(
+    {
+      ...raw,
+      context: positionals[0],
+      dockerfile: values.file,
+      image: values.image,
+      buildArgs: values['build-arg'],
+      buildTarget: values.target,
+      platform: values.platform,
+      builder: values.builder,
+      runtime: values.runtime,
+      force: values.force,
+      index: values.index,
+    },
+    cliEdge(process.env, { password: passwordFrom }),
+  );
+  const { result, indexed } = await runBaseBuild(
+    config,
+    {
+      ...credentialNote(values, io),
+      ...(values.quiet ? {} : { onLog: (line: string) => io.stderr(`${line}\n`) }),
+    },
     signal,
-    ...(values.quiet ? {} : { onLog: (line: string) => io.stderr(`${line}\n`) }),
-  });
-  let recorded:
-    | { catalog: string; tag: string; out: Awaited<ReturnType<typeof recordAndUpdate>> }
-    | undefined;
-  if (values.index) {
-    const source = await openRegistryTarget(image, 'pull', registry);
-    try {
-      recorded = await withIndex(values.index, registry, async (catalog, tag) => ({
-        catalog: catalog.displayName,
-        tag,
-        out: await recordAndUpdate(catalog, tag, source, result.digest, signal),
-      }));
-    } finally {
-      await source.close();
-    }
-  }
+  );
   if (values.json) {
-    io.stdout(`${JSON.stringify({ ...result, ...(recorded ? { index: recorded.out } : {}) }, null, 2)}\n`);
+    io.stdout(`${JSON.stringify({ ...result, ...(indexed ? { index: indexed } : {}) }, null, 2)}\n`);
     return 0;
   }
   const lines = [
@@ -183,9 +146,7 @@ export async function baseBuildCommand(
     ...(result.runtime ? [`  runtime       ${result.runtime.name} ${result.runtime.version}`] : []),
     ...result.upstream.map((u) => `  FROM          ${u.image} ${u.digest}`),
   ];
-  io.stdout(
-    `${lines.join('\n')}\n${recorded ? formatRecorded(recorded.catalog, recorded.tag, recorded.out) : ''}`,
-  );
+  io.stdout(`${lines.join('\n')}\n${indexed ? formatRecorded(indexed) : ''}`);
   return 0;
 }
 
@@ -205,26 +166,13 @@ export async function indexRecordCommand(
       ...UPLOAD_FLAGS,
     },
   });
-  const from = reference('--from', values.from);
-  reference('--index', values.index);
-  const registry = await registryOptions(values, io);
-  const source = await openRegistryTarget(from, 'pull', registry);
-  try {
-    const desc = await source.resolve(from.digest ?? from.tag ?? 'latest', signal);
-    if (!desc) throw new UserError(`--from ${values.from}: nothing there to record`);
-    const done = await withIndex(values.index, registry, async (catalog, tag) => ({
-      catalog: catalog.displayName,
-      tag,
-      out: await recordAndUpdate(catalog, tag, source, desc.digest, signal),
-    }));
-    io.stdout(
-      values.json
-        ? `${JSON.stringify(done.out, null, 2)}\n`
-        : formatRecorded(done.catalog, done.tag, done.out),
-    );
-  } finally {
-    await source.close();
-  }
+  const { raw, passwordFrom } = await rawRegistry(values, process.env);
+  const config = await indexRecordConfig(
+    { ...raw, index: values.index, from: values.from },
+    cliEdge(process.env, { password: passwordFrom }),
+  );
+  const indexed = await runIndexRecord(config, credentialNote(values, io), signal);
+  io.stdout(values.json ? `${JSON.stringify(indexed, null, 2)}\n` : formatRecorded(indexed));
   return 0;
 }
 
@@ -242,17 +190,15 @@ export async function indexUpdateCommand(
       ...REGISTRY_FLAGS,
     },
   });
-  reference('--index', values.index);
-  const registry = await registryOptions(values, io);
-  const done = await withIndex(values.index, registry, async (catalog, tag) => ({
-    where: `${catalog.displayName}:${tag}`,
-    out: await updateIndex(catalog, tag, { signal }),
-  }));
-  const skipped = done.out.skipped.map((s) => `  left out ${s.tag}: ${s.reason}\n`).join('');
+  const { raw, passwordFrom } = await rawRegistry(values, process.env);
+  const config = await indexUpdateConfig(
+    { ...raw, index: values.index },
+    cliEdge(process.env, { password: passwordFrom }),
+  );
+  const { where, index } = await runIndexUpdate(config, credentialNote(values, io), signal);
+  const skipped = index.skipped.map((s) => `  left out ${s.tag}: ${s.reason}\n`).join('');
   io.stdout(
-    values.json
-      ? `${JSON.stringify(done.out, null, 2)}\n`
-      : `${describeIndex(done.where, done.out)}\n${skipped}`,
+    values.json ? `${JSON.stringify(index, null, 2)}\n` : `${describeIndex(where, index)}\n${skipped}`,
   );
   return 0;
 }
@@ -273,14 +219,12 @@ export async function resolveCommand(
       ...REGISTRY_FLAGS,
     },
   });
-  reference('--index', values.index);
-  const model = values.model;
-  if (!model) throw new UsageError('--model is required');
-  const runtime = values.runtime;
-  const registry = await registryOptions(values, io);
-  const found = await withIndex(values.index, registry, (catalog, tag) =>
-    resolveModel(catalog, tag, { model, ...(runtime ? { runtime } : {}) }, signal),
+  const { raw, passwordFrom } = await rawRegistry(values, process.env);
+  const config = await resolveConfig(
+    { ...raw, index: values.index, model: values.model, runtime: values.runtime },
+    cliEdge(process.env, { password: passwordFrom }),
   );
+  const { found } = await runResolve(config, credentialNote(values, io), signal);
   io.stdout(
     values.json
       ? `${JSON.stringify(found, null, 2)}\n`

@@ -1,26 +1,22 @@
-import { DryRunTarget } from '../content/dry-run-target.ts';
-import { openTarget } from '../content/open-target.ts';
-import type { Target } from '../content/target.ts';
-import { parseTargetRef, type TargetRef, targetTag } from '../content/target-ref.ts';
-import { buildModel, DEFAULT_FRAME_SIZE, DEFAULT_LEVEL } from '../model/build.ts';
-import type { LayerEncoding } from '../oci/media-types.ts';
-import { RegistryTarget } from '../registry/registry-target.ts';
+import { runModelBuild } from '../commands/model-build.ts';
+import { DEFAULT_TARGET, type ModelBuildConfig, modelBuildConfig } from '../config/model-build.ts';
+import { DEFAULT_FRAME_SIZE, DEFAULT_LEVEL } from '../model/build-types.ts';
 import { UsageError } from '../util/errors.ts';
-import { parseSize } from '../util/format.ts';
 import { parseFlags } from './args.ts';
+import { formatRecorded } from './compat-commands.ts';
+import { cliEdge } from './edge.ts';
 import type { CliIo } from './io.ts';
-import { progressInterval, progressPrinter } from './progress.ts';
+import { progressPrinter } from './progress.ts';
 import {
+  credentialNote,
   OUTPUT_HELP,
   REGISTRY_FLAGS,
   REGISTRY_HELP,
-  registryOptions,
+  rawRegistry,
   UPLOAD_FLAGS,
   UPLOAD_HELP,
 } from './registry-flags.ts';
 import { formatBuildReport } from './report.ts';
-
-export const DEFAULT_TARGET = 'oci-layout:./oci-layout';
 
 export const MODEL_BUILD_HELP = `Usage: model-oci model build <dir> --name <name> [options]
 
@@ -41,6 +37,7 @@ Options:
   --exclude GLOB         leave matching files out (repeatable; .git, .cache, .huggingface always are)
   --annotation KEY=VALUE manifest annotation (repeatable)
   --runtime "NAME RANGE" the runtime the model needs, e.g. "vllm >=0.8 <0.9" (for the compatibility index)
+  --index REF            record the artifact in this compatibility index (needs --runtime)
   --concurrency N        layers packed and uploaded at once (default 2 into a layout, 4 to a registry)
   --digest-cache FILE    where file digests are cached (default: under ~/.cache/model-oci)
   --no-digest-cache      do not read or write the digest cache
@@ -51,34 +48,6 @@ Options:
 ${OUTPUT_HELP}
 ${REGISTRY_HELP}
 ${UPLOAD_HELP}`;
-
-/** KEY=VALUE flags → a record; a usage error naming the flag for anything else. */
-export function parseKeyValues(flag: string, values: readonly string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const value of values) {
-    const eq = value.indexOf('=');
-    if (eq <= 0) throw new UsageError(`${flag} ${JSON.stringify(value)}: expected KEY=VALUE`);
-    out[value.slice(0, eq)] = value.slice(eq + 1);
-  }
-  return out;
-}
-
-function parseEncoding(encoding: string, compression: string): LayerEncoding {
-  if (encoding !== 'tar' && encoding !== 'raw')
-    throw new UsageError(`--encoding must be tar or raw, not ${JSON.stringify(encoding)}`);
-  if (compression !== 'zstd' && compression !== 'none') {
-    throw new UsageError(`--compression must be zstd or none, not ${JSON.stringify(compression)}`);
-  }
-  if (encoding === 'raw') return 'raw';
-  return compression === 'zstd' ? 'tar+zstd' : 'tar';
-}
-
-export function parseInteger(flag: string, text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  if (!/^[0-9]+$/.test(text))
-    throw new UsageError(`${flag} must be a whole number, not ${JSON.stringify(text)}`);
-  return Number(text);
-}
 
 function parseBuildArgs(argv: readonly string[]) {
   return parseFlags('model build', {
@@ -96,6 +65,7 @@ function parseBuildArgs(argv: readonly string[]) {
       exclude: { type: 'string', multiple: true, default: [] },
       annotation: { type: 'string', multiple: true, default: [] },
       runtime: { type: 'string' },
+      index: { type: 'string' },
       concurrency: { type: 'string' },
       'digest-cache': { type: 'string' },
       'no-digest-cache': { type: 'boolean', default: false },
@@ -111,84 +81,77 @@ function parseBuildArgs(argv: readonly string[]) {
   });
 }
 
-export async function modelBuildCommand(
+/** `--encoding tar|raw` and `--compression zstd|none` → the one encoding the config takes. */
+function encodingOf(encoding: string, compression: string): string {
+  if (encoding !== 'tar' && encoding !== 'raw')
+    throw new UsageError(`--encoding must be tar or raw, not ${JSON.stringify(encoding)}`);
+  if (compression !== 'zstd' && compression !== 'none') {
+    throw new UsageError(`--compression must be zstd or none, not ${JSON.stringify(compression)}`);
+  }
+  if (encoding === 'raw') return 'raw';
+  return compression === 'zstd' ? 'tar+zstd' : 'tar';
+}
+
+/** `model build`'s flags → its config (the same config the Action builds from its inputs). */
+export async function modelBuildConfigFromArgs(
   argv: readonly string[],
-  io: CliIo,
-  signal: AbortSignal,
-): Promise<number> {
+  env: NodeJS.ProcessEnv,
+): Promise<{ config: ModelBuildConfig; json: boolean; quiet: boolean }> {
   const { values, positionals } = parseBuildArgs(argv);
   if (positionals.length !== 1)
     throw new UsageError(
       `expected exactly one model directory, got ${positionals.length} (model-oci model build <dir> --name <name>)`,
     );
-  if (!values.name) throw new UsageError('--name is required');
-  const ref = parseTargetRef(values.to);
-  const registry = await registryOptions(values, io);
-  if (ref.kind !== 'registry' && values['mount-from'].length > 0)
-    throw new UsageError('--mount-from needs a registry target (--to REGISTRY/REPO:TAG)');
-  const opened = await openTarget(ref, { registry });
-  // Mount sources are siblings of the real target; a dry run reads them just as a real run would.
-  const reuseFrom =
-    opened instanceof RegistryTarget
-      ? values['mount-from'].map((repo) => opened.sibling(repo, '--mount-from'))
-      : [];
-  const target = values['dry-run'] ? new DryRunTarget(opened) : opened;
-  try {
-    return await build(target, ref, reuseFrom, values, positionals[0]!, io, signal);
-  } finally {
-    await target.close?.();
-  }
+  const { raw: registry, passwordFrom } = await rawRegistry(values, env);
+  const config = await modelBuildConfig(
+    {
+      ...registry,
+      path: positionals[0],
+      name: values.name,
+      target: values.to,
+      tags: values.tag,
+      encoding: encodingOf(values.encoding, values.compression),
+      level: values.level,
+      frameSize: values['frame-size'],
+      concurrency: values.concurrency,
+      include: values.include,
+      exclude: values.exclude,
+      annotations: values.annotation,
+      runtime: values.runtime,
+      index: values.index,
+      force: values.force,
+      verify: values.verify,
+      dryRun: values['dry-run'],
+      mountFrom: values['mount-from'],
+      digestCache: { enabled: !values['no-digest-cache'], file: values['digest-cache'] },
+    },
+    cliEdge(env, { password: passwordFrom }),
+  );
+  return { config, json: values.json, quiet: values.quiet };
 }
 
-type BuildValues = ReturnType<typeof parseBuildArgs>['values'];
-
-async function build(
-  target: Target,
-  ref: TargetRef,
-  reuseFrom: Target[],
-  values: BuildValues,
-  source: string,
+export async function modelBuildCommand(
+  argv: readonly string[],
   io: CliIo,
   signal: AbortSignal,
 ): Promise<number> {
-  const level = parseInteger('--level', values.level);
-  const concurrency = parseInteger('--concurrency', values.concurrency);
-  let frameSize: number | undefined;
-  if (values['frame-size'] !== undefined) {
-    try {
-      frameSize = parseSize(values['frame-size']);
-    } catch (err) {
-      throw new UsageError(`--frame-size: ${err instanceof Error ? err.message : err}`);
-    }
-  }
-  const result = await buildModel({
-    source,
-    name: values.name!,
-    target,
-    tag: targetTag(ref) ?? 'latest',
-    extraTags: values.tag,
-    encoding: parseEncoding(values.encoding, values.compression),
-    ...(level !== undefined ? { level } : {}),
-    ...(frameSize !== undefined ? { frameSize } : {}),
-    concurrency: concurrency ?? (ref.kind === 'registry' ? 4 : 2),
-    reuseFrom,
-    include: values.include,
-    exclude: values.exclude,
-    annotations: parseKeyValues('--annotation', values.annotation),
-    ...(values.runtime !== undefined ? { runtime: values.runtime } : {}),
-    force: values.force,
-    verify: values.verify,
-    digestCache: values['no-digest-cache'] ? false : values['digest-cache'],
+  const { config, json, quiet } = await modelBuildConfigFromArgs(argv, process.env);
+  const { result, indexed } = await runModelBuild(
+    config,
+    {
+      ...credentialNote({ quiet }, io),
+      onEvent: progressPrinter(
+        (line) => io.stderr(`${line}\n`),
+        quiet ? Number.POSITIVE_INFINITY : config.progressMs,
+      ),
+    },
     signal,
-    onEvent: progressPrinter(
-      (line) => io.stderr(`${line}\n`),
-      values.quiet ? Number.POSITIVE_INFINITY : progressInterval(),
-    ),
-  });
-  io.stdout(
-    values.json
-      ? `${JSON.stringify(result, null, 2)}\n`
-      : formatBuildReport(result, { dryRun: values['dry-run'] }),
   );
+  if (json) {
+    io.stdout(`${JSON.stringify({ ...result, ...(indexed ? { index: indexed } : {}) }, null, 2)}\n`);
+    return 0;
+  }
+  io.stdout(formatBuildReport(result, { dryRun: config.dryRun }));
+  if (indexed) io.stdout(formatRecorded(indexed));
   return 0;
 }

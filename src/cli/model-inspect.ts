@@ -1,11 +1,11 @@
-import { openTarget } from '../content/open-target.ts';
-import { parseTargetRef } from '../content/target-ref.ts';
-import { loadPreviousArtifact } from '../model/previous.ts';
-import { UsageError, UserError } from '../util/errors.ts';
+import { runInspect } from '../commands/inspect.ts';
+import { inspectConfig } from '../config/index-commands.ts';
+import { UsageError } from '../util/errors.ts';
 import { formatBytes } from '../util/format.ts';
 import { parseFlags } from './args.ts';
+import { cliEdge } from './edge.ts';
 import type { CliIo } from './io.ts';
-import { REGISTRY_FLAGS, REGISTRY_HELP, registryOptions } from './registry-flags.ts';
+import { credentialNote, REGISTRY_FLAGS, REGISTRY_HELP, rawRegistry } from './registry-flags.ts';
 
 export const MODEL_INSPECT_HELP = `Usage: model-oci model inspect --from <ref> [--json]
 
@@ -37,55 +37,25 @@ export async function modelInspectCommand(
   if (positionals.length > 0)
     throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}; use --from REF`);
   if (!values.from) throw new UsageError('--from is required (the artifact to read)');
-  const ref = parseTargetRef(values.from);
-  const reference =
-    ref.kind === 'registry'
-      ? (ref.reference.digest ?? ref.reference.tag ?? 'latest')
-      : (ref.digest ?? ref.tag ?? 'latest');
-  const target = await openTarget(ref, {
-    access: 'pull',
-    registry: await registryOptions(values, io),
-  });
-  try {
-    const artifact = await loadPreviousArtifact(target, reference, signal);
-    if (!artifact) {
-      const found = await target.resolve(reference, signal);
-      throw new UserError(
-        found
-          ? `${values.from} is not a model artifact built by model-oci (${found.mediaType} ${found.digest})`
-          : `${values.from}: nothing there`,
-      );
-    }
-    const summary = {
-      reference: values.from,
-      digest: artifact.descriptor.digest,
-      weightsDigest: artifact.weightsDigest,
-      encoding: artifact.encoding,
-      annotations: artifact.manifest.annotations ?? {},
-      layers: artifact.layers.map((l) => ({
-        mediaType: l.descriptor.mediaType,
-        digest: l.descriptor.digest,
-        size: l.descriptor.size,
-        diffId: l.diffId,
-        files: l.files,
-      })),
-    };
-    if (values.json) {
-      io.stdout(`${JSON.stringify(summary, null, 2)}\n`);
-    } else {
-      const lines = [
-        `${values.from}`,
-        `  digest   ${summary.digest}`,
-        `  weights  ${summary.weightsDigest} (${summary.encoding})`,
-        ...summary.layers.map(
-          (l) =>
-            `  ${formatBytes(l.size).padStart(10)}  ${l.mediaType}  ${l.files.map((f) => f.path).join(', ')}`,
-        ),
-      ];
-      io.stdout(`${lines.join('\n')}\n`);
-    }
+  const { raw, passwordFrom } = await rawRegistry(values, process.env);
+  const config = await inspectConfig(
+    { ...raw, from: values.from },
+    cliEdge(process.env, { password: passwordFrom }),
+  );
+  const summary = await runInspect(config, credentialNote(values, io), signal);
+  if (values.json) {
+    io.stdout(`${JSON.stringify(summary, null, 2)}\n`);
     return 0;
-  } finally {
-    await target.close?.();
   }
+  const lines = [
+    `${summary.reference}`,
+    `  digest   ${summary.digest}`,
+    `  weights  ${summary.weightsDigest} (${summary.encoding})`,
+    ...summary.layers.map(
+      (l) =>
+        `  ${formatBytes(l.size).padStart(10)}  ${l.mediaType}  ${l.files.map((f) => f.path).join(', ')}`,
+    ),
+  ];
+  io.stdout(`${lines.join('\n')}\n`);
+  return 0;
 }

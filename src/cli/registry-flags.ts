@@ -1,8 +1,5 @@
-import type { RegistryOptions } from '../registry/open-registry.ts';
-import type { UploadStrategy } from '../registry/upload-policy.ts';
+import type { RawRegistry } from '../config/registry.ts';
 import { UsageError } from '../util/errors.ts';
-import { parseSize } from '../util/format.ts';
-import { checkTempDir } from '../util/temp-dir.ts';
 import type { CliIo } from './io.ts';
 
 /** The flags every command that reads from a registry takes (parseArgs options). */
@@ -50,45 +47,45 @@ export const OUTPUT_HELP = `Output:
   --quiet                no progress lines or credential notes on stderr
 `;
 
-/** Registry flags → options; the password comes from stdin or MODEL_OCI_PASSWORD, never from argv. */
-export async function registryOptions(values: RegistryFlagValues, io: CliIo): Promise<RegistryOptions> {
-  let password = process.env.MODEL_OCI_PASSWORD || undefined;
-  let explicitSource = 'MODEL_OCI_PASSWORD';
+/**
+ * The registry flags as raw options. The password comes from stdin or MODEL_OCI_PASSWORD, never
+ * from argv; which one, and that it goes with --username, is the CLI's own business, checked here.
+ * Returns the name the password was given by, for messages and the credential note.
+ */
+export async function rawRegistry(
+  values: RegistryFlagValues,
+  env: NodeJS.ProcessEnv,
+): Promise<{ raw: RawRegistry; passwordFrom: string }> {
+  let password = env.MODEL_OCI_PASSWORD || undefined;
+  let passwordFrom = 'MODEL_OCI_PASSWORD';
   if (values['password-stdin']) {
     password = (await readStdin()).replace(/\r?\n$/, '');
-    explicitSource = '--password-stdin';
+    passwordFrom = '--password-stdin';
     if (!password) throw new UsageError('--password-stdin read an empty password from standard input');
   }
   if (password !== undefined && values.username === undefined)
-    throw new UsageError(`a password was given (${explicitSource}) without --username`);
+    throw new UsageError(`a password was given (${passwordFrom}) without --username`);
   if (values.username !== undefined && !password)
     throw new UsageError(
       '--username needs a password: pipe it to --password-stdin, or set MODEL_OCI_PASSWORD',
     );
-  const upload = values.upload ?? 'auto';
-  if (upload !== 'auto' && upload !== 'chunked' && upload !== 'single')
-    throw new UsageError(`--upload must be auto, chunked or single, not ${JSON.stringify(upload)}`);
-  let chunkSize: number | undefined;
-  if (values['chunk-size'] !== undefined) {
-    try {
-      chunkSize = parseSize(values['chunk-size']);
-    } catch (err) {
-      throw new UsageError(`--chunk-size: ${err instanceof Error ? err.message : err}`);
-    }
-  }
-  const tempDir = values['temp-dir'] && (await checkTempDir(values['temp-dir'], '--temp-dir'));
   return {
-    ...(values.username !== undefined ? { username: values.username } : {}),
-    ...(password !== undefined ? { password, explicitSource: `--username and ${explicitSource}` } : {}),
-    plainHttp: values['plain-http'] ?? [],
-    caFiles: values['ca-file'] ?? [],
-    upload: {
-      ...(upload !== 'auto' ? { strategy: upload as UploadStrategy } : {}),
-      ...(chunkSize !== undefined ? { chunkSize } : {}),
+    raw: {
+      username: values.username,
+      password,
+      plainHttp: values['plain-http'] ?? [],
+      caFiles: values['ca-file'] ?? [],
+      upload: values.upload,
+      chunkSize: values['chunk-size'],
+      tempDir: values['temp-dir'],
     },
-    ...(tempDir ? { spoolDir: tempDir } : {}),
-    onCredential: values.quiet ? undefined : (description) => io.stderr(`using ${description}\n`),
+    passwordFrom,
   };
+}
+
+/** Where credentials came from, on stderr, unless --quiet. */
+export function credentialNote(values: { quiet?: boolean | undefined }, io: CliIo) {
+  return values.quiet ? {} : { onCredential: (description: string) => io.stderr(`using ${description}\n`) };
 }
 
 async function readStdin(): Promise<string> {

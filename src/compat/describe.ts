@@ -1,17 +1,20 @@
-import type { Descriptor, Platform } from '../oci/descriptor.ts';
+import { declaredRuntime, readImageFacts } from '../content/image-facts.ts';
+import { readJsonObject } from '../content/read.ts';
+import type { Target } from '../content/target.ts';
+import type { Descriptor } from '../oci/descriptor.ts';
+import type { ManifestDocument } from '../oci/manifest.ts';
 import { MODEL_ARTIFACT_TYPE, MODEL_CONFIG } from '../oci/media-types.ts';
-import type { JsonObject } from '../oci/validate.ts';
-import type { RegistryTarget } from '../registry/registry-target.ts';
 import { UserError } from '../util/errors.ts';
-import { fetchJsonBlob, getManifest, type ManifestDoc, readManifestDoc } from './read.ts';
 import { type CatalogRecord, KEY, recordTag } from './schema.ts';
 import { normalizeVersion, parseRequirement } from './version.ts';
 
-const obj = (v: unknown): JsonObject | undefined =>
-  typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as JsonObject) : undefined;
+const MAX_CONFIG_BYTES = 1024 * 1024;
+
+const obj = (v: unknown): Record<string, unknown> | undefined =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
 
-export function isModelManifest(doc: ManifestDoc): boolean {
+export function isModelManifest(doc: ManifestDocument): boolean {
   return (
     doc.type === 'manifest' &&
     (doc.artifactType === MODEL_ARTIFACT_TYPE || doc.config.mediaType === MODEL_CONFIG)
@@ -25,9 +28,9 @@ export function isModelManifest(doc: ManifestDoc): boolean {
  * UserError naming what is missing.
  */
 export async function describeRecord(
-  target: RegistryTarget,
+  target: Target,
   descriptor: Descriptor,
-  doc: ManifestDoc,
+  doc: ManifestDocument,
   what: string,
   signal?: AbortSignal,
 ): Promise<CatalogRecord> {
@@ -53,7 +56,8 @@ export async function describeRecord(
     let name = str(a[KEY.title]);
     let created = str(a[KEY.created]);
     if (!name || !created) {
-      const described = obj((await fetchJsonBlob(target, doc.config, signal))?.descriptor);
+      const config = await readJsonObject(target, doc.config, MAX_CONFIG_BYTES, signal);
+      const described = obj(config?.descriptor);
       name ??= str(described?.name);
       created ??= str(described?.createdAt);
     }
@@ -68,71 +72,26 @@ export async function describeRecord(
       ...(a[KEY.weightsDigest] ? { weightsDigest: a[KEY.weightsDigest] } : {}),
     };
   }
-  const found = await runtimeOf(target, doc, what, signal);
-  if (!found.runtime || !found.version) {
+  const facts = await readImageFacts(target, doc, signal);
+  const runtime = declaredRuntime(facts);
+  if (!runtime) {
     throw new UserError(
       `${what} is neither a model artifact nor a base image that declares its runtime: a base image needs ` +
         `${KEY.runtimeName} and ${KEY.runtimeVersion} (manifest annotations or image labels)`,
     );
   }
-  if (!normalizeVersion(found.version)) {
-    throw new UserError(`${what}: ${KEY.runtimeVersion} "${found.version}" is not a version`);
+  if (!normalizeVersion(runtime.version)) {
+    throw new UserError(`${what}: ${KEY.runtimeVersion} "${runtime.version}" is not a version`);
   }
+  const created = str(facts.annotations[KEY.created]) ?? str(facts.labels[KEY.created]) ?? facts.created;
   return {
     kind: 'base',
     tag: recordTag('base', descriptor.digest),
     descriptor: plain,
-    runtime: found.runtime,
-    version: found.version,
-    ...(found.created ? { created: found.created } : {}),
-    ...(found.platform ? { platform: found.platform } : {}),
-  };
-}
-
-interface RuntimeFacts {
-  runtime?: string | undefined;
-  version?: string | undefined;
-  created?: string | undefined;
-  platform?: Platform | undefined;
-}
-
-async function runtimeOf(
-  target: RegistryTarget,
-  doc: ManifestDoc,
-  what: string,
-  signal?: AbortSignal,
-): Promise<RuntimeFacts> {
-  const a = doc.annotations;
-  const declared: RuntimeFacts = {
-    runtime: str(a[KEY.runtimeName]),
-    version: str(a[KEY.runtimeVersion]),
-    created: str(a[KEY.created]),
-  };
-  if (doc.type === 'index') {
-    if (declared.runtime && declared.version) return declared;
-    const first = doc.manifests.find((m) => m.platform && m.platform.os !== 'unknown') ?? doc.manifests[0];
-    if (!first) return declared;
-    const child = await getManifest(target, first.digest, signal);
-    if (!child) return declared;
-    const inner = readManifestDoc(child.bytes, first.mediaType, `${what} ${first.digest}`);
-    if (inner.type !== 'manifest') return declared;
-    const facts = await runtimeOf(target, inner, what, signal);
-    return {
-      runtime: declared.runtime ?? facts.runtime,
-      version: declared.version ?? facts.version,
-      created: declared.created ?? facts.created,
-    };
-  }
-  // An image: its config holds the labels, the platform and the created time.
-  const config = await fetchJsonBlob(target, doc.config, signal);
-  const labels = obj(obj(config?.config)?.Labels) ?? {};
-  const architecture = str(config?.architecture);
-  const os = str(config?.os);
-  const variant = str(config?.variant);
-  return {
-    runtime: declared.runtime ?? str(labels[KEY.runtimeName]),
-    version: declared.version ?? str(labels[KEY.runtimeVersion]),
-    created: declared.created ?? str(labels[KEY.created]) ?? str(config?.created),
-    platform: architecture && os ? { architecture, os, ...(variant ? { variant } : {}) } : undefined,
+    runtime: runtime.name,
+    version: runtime.version,
+    ...(created ? { created } : {}),
+    // The platform of an index's image describes one of several; only a single image has one.
+    ...(doc.type === 'manifest' && facts.platform ? { platform: facts.platform } : {}),
   };
 }

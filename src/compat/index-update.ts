@@ -1,14 +1,15 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { IntegrityError } from '../content/errors.ts';
+import { fetchReference } from '../content/read.ts';
+import { canListTags, type TagLister, type Target } from '../content/target.ts';
 import type { Digest } from '../oci/digest.ts';
+import { parseManifestDocument } from '../oci/manifest.ts';
 import { InvalidDocumentError } from '../oci/validate.ts';
-import type { RegistryTarget } from '../registry/registry-target.ts';
 import { UserError } from '../util/errors.ts';
 import { mapConcurrent } from '../util/limiter.ts';
 import { describeRecord } from './describe.ts';
 import { buildIndex, type ParsedIndex, parseCatalogIndex } from './index-format.ts';
-import { getManifest, readManifestDoc } from './read.ts';
 import { type CatalogRecord, RECORD_TAG } from './schema.ts';
-import { listTags } from './tags.ts';
 
 const READS_AT_ONCE = 8;
 const DEFAULT_ROUNDS = 12;
@@ -45,11 +46,17 @@ export interface UpdateResult {
  * Write your own record (recordArtifact) before calling this.
  */
 export async function updateIndex(
-  catalog: RegistryTarget,
+  catalog: Target,
   indexTag: string,
   options: UpdateOptions = {},
 ): Promise<UpdateResult> {
   const { signal } = options;
+  if (!canListTags(catalog)) {
+    throw new UserError(
+      `${catalog.displayName} cannot list its tags, so it cannot hold a compatibility index`,
+    );
+  }
+  const listTags = (target: TagLister) => target.listTags(signal);
   if (!TAG.test(indexTag) || RECORD_TAG.test(indexTag) || /^(model|base)-/.test(indexTag)) {
     throw new UserError(
       `"${indexTag}" cannot be the index tag: use a valid tag that does not start with model- or base- (those are the records)`,
@@ -59,8 +66,8 @@ export async function updateIndex(
   const skipped = new Map<string, string>();
   let written = false;
   for (let round = 1; ; round++) {
-    const tags = recordTags(await listTags(catalog, signal));
-    const current = await getManifest(catalog, indexTag, signal);
+    const tags = recordTags(await listTags(catalog));
+    const current = await fetchReference(catalog, indexTag, signal);
     const known = new Map<string, CatalogRecord>();
     if (current && !options.reread) {
       const parsed = parseCatalogIndex(current.bytes, `${catalog.displayName}:${indexTag}`);
@@ -73,20 +80,20 @@ export async function updateIndex(
       signal,
     );
     const built = buildIndex(read.filter((r): r is CatalogRecord => r !== undefined));
-    if (current?.digest !== built.descriptor.digest) {
-      await catalog.putManifestAt(indexTag, built.descriptor, built.bytes, signal);
+    if (current?.descriptor.digest !== built.descriptor.digest) {
+      await catalog.putManifest(built.descriptor, built.bytes, [indexTag], signal);
       written = true;
     }
 
     // Verify: everything listed now must be in the index the tag holds now.
-    const listed = recordTags(await listTags(catalog, signal));
-    const now = await getManifest(catalog, indexTag, signal);
+    const listed = recordTags(await listTags(catalog));
+    const now = await fetchReference(catalog, indexTag, signal);
     const parsed = now ? parseCatalogIndex(now.bytes, `${catalog.displayName}:${indexTag}`) : undefined;
     const present = new Set([...(parsed?.models ?? []), ...(parsed?.bases ?? [])].map((r) => r.tag));
     const missing = listed.filter((t) => !present.has(t) && !skipped.has(t));
     if (now && parsed && missing.length === 0) {
       return {
-        digest: now.digest,
+        digest: now.descriptor.digest,
         ...counts(parsed),
         rounds: round,
         written,
@@ -122,26 +129,27 @@ function counts(parsed: ParsedIndex): { models: number; bases: number; pairs: nu
 
 /** A record as its manifest in the catalog says; undefined (and noted in `skipped`) when it is not one. */
 async function readRecord(
-  catalog: RegistryTarget,
+  catalog: Target,
   tag: string,
   skipped: Map<string, string>,
   signal?: AbortSignal,
 ): Promise<CatalogRecord | undefined> {
-  const fetched = await getManifest(catalog, tag, signal);
+  const fetched = await fetchReference(catalog, tag, signal);
   if (!fetched) return undefined; // deleted since the listing
   const what = `${catalog.displayName}:${tag}`;
-  const descriptor = { mediaType: fetched.mediaType, digest: fetched.digest, size: fetched.bytes.byteLength };
   try {
-    const doc = readManifestDoc(fetched.bytes, fetched.mediaType, what);
+    const doc = parseManifestDocument(fetched.bytes, what, fetched.descriptor.mediaType);
+    const descriptor = { ...fetched.descriptor, mediaType: doc.mediaType };
     const record = await describeRecord(catalog, descriptor, doc, what, signal);
     if (record.tag !== tag) {
-      skipped.set(tag, `holds ${fetched.digest}, whose record tag is ${record.tag}`);
+      skipped.set(tag, `holds ${fetched.descriptor.digest}, whose record tag is ${record.tag}`);
       return undefined;
     }
     return record;
   } catch (err) {
     if (signal?.aborted) throw err;
-    if (!(err instanceof UserError) && !(err instanceof InvalidDocumentError)) throw err;
+    const damaged = err instanceof IntegrityError || err instanceof InvalidDocumentError;
+    if (!(err instanceof UserError) && !damaged) throw err;
     skipped.set(tag, err.message);
     return undefined;
   }

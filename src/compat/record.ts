@@ -1,13 +1,12 @@
+import { copyGraph } from '../content/copy.ts';
+import { fetchReference } from '../content/read.ts';
+import { canMount, type Target } from '../content/target.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import { type Digest, isDigest } from '../oci/digest.ts';
-import type { RegistryTarget } from '../registry/registry-target.ts';
+import { parseManifestDocument } from '../oci/manifest.ts';
 import { UserError } from '../util/errors.ts';
-import { mapConcurrent } from '../util/limiter.ts';
 import { describeRecord } from './describe.ts';
-import { getManifest, type ManifestDoc, readManifestDoc } from './read.ts';
 import type { RecordKind } from './schema.ts';
-
-const BLOBS_AT_ONCE = 4;
 
 export interface RecordResult {
   kind: RecordKind;
@@ -21,35 +20,35 @@ export interface RecordResult {
 }
 
 /**
- * Copies a model artifact or a base image of `source` into the catalog repository under its record
- * tag: blobs are mounted across repositories (no weight bytes move; a registry that answers a mount
- * with 202 gets them copied registry-side through us), then the manifest bytes are PUT unchanged.
- * Both targets must be on the same registry. Idempotent: a record already there is left alone.
+ * Copies a model artifact or a base image of `source` into the catalog under its record tag: blobs
+ * are mounted across repositories where the catalog can (a registry; no weight bytes move — one
+ * that declines a mount gets the blob copied through us), copied otherwise (a layout), then the
+ * manifest bytes are put unchanged. A registry catalog takes records from its own registry only.
+ * Idempotent: a record already there is left alone.
  */
 export async function recordArtifact(
-  catalog: RegistryTarget,
-  source: RegistryTarget,
+  catalog: Target,
+  source: Target,
   reference: string,
   options: { signal?: AbortSignal } = {},
 ): Promise<RecordResult> {
   const { signal } = options;
   const what = `${source.displayName}${isDigest(reference) ? '@' : ':'}${reference}`;
-  if (catalog.registry !== source.registry) {
+  if (canMount(catalog) && !catalog.canMountFrom(source)) {
     throw new UserError(
       `the catalog ${catalog.displayName} must be on the same registry as ${what} (its layers are mounted, never copied across registries)`,
     );
   }
-  const fetched = await getManifest(source, reference, signal);
+  const fetched = await fetchReference(source, reference, signal);
   if (!fetched) throw new UserError(`${what} does not exist`);
   const descriptor: Descriptor = {
-    mediaType: fetched.mediaType,
-    digest: fetched.digest,
+    mediaType: fetched.descriptor.mediaType,
+    digest: fetched.descriptor.digest,
     size: fetched.bytes.byteLength,
   };
-  const doc = readManifestDoc(fetched.bytes, fetched.mediaType, what);
-  const record = await describeRecord(source, descriptor, doc, what, signal);
+  const doc = parseManifestDocument(fetched.bytes, what, descriptor.mediaType);
+  const record = await describeRecord(source, { ...descriptor, mediaType: doc.mediaType }, doc, what, signal);
 
-  const blobs = { present: 0, mounted: 0, copied: 0 };
   const existing = await catalog.resolve(record.tag, signal);
   if (existing) {
     if (existing.digest !== descriptor.digest) {
@@ -57,50 +56,19 @@ export async function recordArtifact(
         `${catalog.displayName}:${record.tag} holds ${existing.digest}, not ${descriptor.digest}: the catalog's record tags were changed by hand`,
       );
     }
+    const blobs = { present: 0, mounted: 0, copied: 0 };
     return { kind: record.kind, tag: record.tag, digest: descriptor.digest, written: false, blobs };
   }
-  await copyManifest(catalog, source, doc, blobs, signal);
-  await catalog.putManifestAt(record.tag, descriptor, fetched.bytes, signal);
-  return { kind: record.kind, tag: record.tag, digest: descriptor.digest, written: true, blobs };
-}
-
-/** Makes everything `doc` refers to exist in the catalog: blobs by mount, an index's manifests by digest. */
-async function copyManifest(
-  catalog: RegistryTarget,
-  source: RegistryTarget,
-  doc: ManifestDoc,
-  blobs: RecordResult['blobs'],
-  signal?: AbortSignal,
-): Promise<void> {
-  if (doc.type === 'index') {
-    for (const child of doc.manifests) {
-      const fetched = await getManifest(source, child.digest, signal);
-      if (!fetched)
-        throw new Error(`${source.displayName}: manifest ${child.digest} of the index is missing`);
-      const childDoc = readManifestDoc(
-        fetched.bytes,
-        child.mediaType,
-        `${source.displayName}@${child.digest}`,
-      );
-      await copyManifest(catalog, source, childDoc, blobs, signal);
-      const desc = { mediaType: child.mediaType, digest: fetched.digest, size: fetched.bytes.byteLength };
-      await catalog.putManifestAt(child.digest, desc, fetched.bytes, signal);
-    }
-    return;
-  }
-  // Foreign layers (urls) stay where they are, as every registry leaves them.
-  const wanted = [doc.config, ...doc.layers].filter((d) => !d.urls?.length);
-  const unique = [...new Map(wanted.map((d) => [d.digest, d])).values()];
-  await mapConcurrent(
-    unique,
-    BLOBS_AT_ONCE,
-    async (desc, _i, inner) => {
-      if (await catalog.hasBlob(desc.digest, inner)) {
-        blobs.present++;
-        return;
-      }
-      blobs[await catalog.mountBlob(desc, source, inner)]++;
+  const blobs = await copyGraph(
+    source,
+    catalog,
+    { ...descriptor, mediaType: doc.mediaType },
+    {
+      mount: true,
+      tags: [record.tag],
+      rootBytes: fetched.bytes,
+      ...(signal ? { signal } : {}),
     },
-    signal,
   );
+  return { kind: record.kind, tag: record.tag, digest: descriptor.digest, written: true, blobs };
 }

@@ -1,8 +1,8 @@
+import { fetchReference } from '../content/read.ts';
+import type { Target } from '../content/target.ts';
 import type { Digest } from '../oci/digest.ts';
-import type { RegistryTarget } from '../registry/registry-target.ts';
 import { UserError } from '../util/errors.ts';
 import { compareBases, compareModels, parseCatalogIndex } from './index-format.ts';
-import { getManifest } from './read.ts';
 import type { BaseRecord, ModelRecord } from './schema.ts';
 import { parseRequirement, satisfies } from './version.ts';
 
@@ -37,13 +37,13 @@ export interface Resolved {
  * base — highest runtime version, then latest created — that also meets the query's constraint.
  */
 export async function resolveModel(
-  catalog: RegistryTarget,
+  catalog: Target,
   indexTag: string,
   query: ResolveQuery,
   signal?: AbortSignal,
 ): Promise<Resolved> {
   const where = `${catalog.displayName}:${indexTag}`;
-  const fetched = await getManifest(catalog, indexTag, signal);
+  const fetched = await fetchReference(catalog, indexTag, signal);
   if (!fetched) throw new UserError(`there is no compatibility index at ${where}`);
   const index = parseCatalogIndex(fetched.bytes, where);
   if (!index) throw new UserError(`${where} is not a compatibility index (schema 1)`);
@@ -91,7 +91,7 @@ export async function resolveModel(
     );
   }
   const base = choices(model)[0]!;
-  const repo = `${catalog.registry}/${catalog.repository}`;
+  const repo = catalog.displayName;
   return {
     model: {
       digest: model.descriptor.digest,
@@ -108,7 +108,7 @@ export async function resolveModel(
       version: base.version,
       ...(base.created ? { created: base.created } : {}),
     },
-    index: fetched.digest,
+    index: fetched.descriptor.digest,
   };
 }
 

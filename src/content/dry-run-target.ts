@@ -1,65 +1,69 @@
 import type { Descriptor } from '../oci/descriptor.ts';
-import type { Digest } from '../oci/digest.ts';
 import { Sha256Counter } from '../oci/digest.ts';
-import type { BlobWriter, CommittedBlob, Target } from './target.ts';
+import { DigestMismatchError } from './errors.ts';
+import {
+  type BlobMounter,
+  type BlobWriter,
+  type CommittedBlob,
+  canFetchReference,
+  canListTags,
+  canMount,
+  type Target,
+} from './target.ts';
 
 /**
  * A target for dry runs: it reads from the real one (so skip and reuse decide as they would) and
- * writes nowhere — blobs are hashed and dropped, manifests and tags forgotten. What a build reports
- * against it is what it would have pushed.
+ * writes nowhere — blobs are hashed (and verified, as a real write would be) and dropped, manifests
+ * and tags forgotten, mounts reported as the mounts a real run would ask for. What a build reports
+ * against it is what it would have pushed. It has the capabilities of the target it wraps.
  */
-export class DryRunTarget implements Target {
-  readonly displayName: string;
-  private readonly inner: Target;
-
-  constructor(inner: Target) {
-    this.inner = inner;
-    this.displayName = `${inner.displayName} (dry run)`;
-  }
-
-  hasBlob(digest: Digest, signal?: AbortSignal): Promise<boolean> {
-    return this.inner.hasBlob(digest, signal);
-  }
-
-  async openBlobWriter(): Promise<BlobWriter> {
-    const hash = new Sha256Counter();
-    return {
-      write: async (chunk) => hash.update(chunk),
-      commit: async (expected): Promise<CommittedBlob> => {
-        const digest = hash.digest();
-        if (expected && (expected.digest !== digest || expected.size !== hash.size))
-          throw new Error(`blob verification failed: got ${digest}, expected ${expected.digest}`);
-        return { digest, size: hash.size, stored: true };
-      },
-      abort: async () => {},
+export function dryRunTarget(inner: Target): Target {
+  const target: Target = {
+    displayName: `${inner.displayName} (dry run)`,
+    hasBlob: (digest, signal) => inner.hasBlob(digest, signal),
+    async openBlobWriter(): Promise<BlobWriter> {
+      const hash = new Sha256Counter();
+      return {
+        write: async (chunk) => hash.update(chunk),
+        commit: async (expected): Promise<CommittedBlob> => {
+          const digest = hash.digest();
+          if (expected && (expected.digest !== digest || expected.size !== hash.size))
+            throw new DigestMismatchError(
+              `blob verification failed: got ${digest}, expected ${expected.digest}`,
+            );
+          return { digest, size: hash.size, stored: true };
+        },
+        abort: async () => {},
+      };
+    },
+    async putBlob(desc: Descriptor, bytes: Uint8Array, signal?: AbortSignal) {
+      const hash = new Sha256Counter();
+      hash.update(bytes);
+      if (hash.digest() !== desc.digest || hash.size !== desc.size)
+        throw new DigestMismatchError(`blob ${desc.digest}: the bytes given do not match the descriptor`);
+      return { stored: !(await inner.hasBlob(desc.digest, signal)) };
+    },
+    fetchBlob: (desc, signal) => inner.fetchBlob(desc, signal),
+    resolve: (reference, signal) => inner.resolve(reference, signal),
+    fetchManifest: (desc, signal) => inner.fetchManifest(desc, signal),
+    putManifest: async () => {},
+    tag: async () => {},
+    close: async () => {
+      await inner.close?.();
+    },
+  };
+  if (canListTags(inner))
+    Object.assign(target, { listTags: (signal?: AbortSignal) => inner.listTags(signal) });
+  if (canFetchReference(inner))
+    Object.assign(target, {
+      fetchReference: (reference: string, signal?: AbortSignal) => inner.fetchReference(reference, signal),
+    });
+  if (canMount(inner)) {
+    const mounter: BlobMounter = {
+      canMountFrom: (source) => inner.canMountFrom(source),
+      mountBlob: async () => 'mounted',
     };
+    Object.assign(target, mounter);
   }
-
-  async putBlob(desc: Descriptor, _bytes: Uint8Array, signal?: AbortSignal): Promise<{ stored: boolean }> {
-    return { stored: !(await this.inner.hasBlob(desc.digest, signal)) };
-  }
-
-  fetchBlob(desc: Descriptor, signal?: AbortSignal): Promise<AsyncIterable<Uint8Array>> {
-    return this.inner.fetchBlob(desc, signal);
-  }
-
-  resolve(reference: string, signal?: AbortSignal): Promise<Descriptor | undefined> {
-    return this.inner.resolve(reference, signal);
-  }
-
-  fetchManifest(desc: Descriptor, signal?: AbortSignal): Promise<Uint8Array> {
-    return this.inner.fetchManifest(desc, signal);
-  }
-
-  async putManifest(): Promise<void> {}
-
-  async tag(): Promise<void> {}
-
-  async mountBlob(): Promise<'mounted' | 'copied'> {
-    return 'mounted';
-  }
-
-  async close(): Promise<void> {
-    await this.inner.close?.();
-  }
+  return target;
 }

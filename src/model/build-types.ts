@@ -1,6 +1,7 @@
 import type { Target } from '../content/target.ts';
 import type { Digest } from '../oci/digest.ts';
 import type { LayerEncoding, LayerKind } from '../oci/media-types.ts';
+import type { FrameCompressor } from '../pack/zstd.ts';
 import type { CacheMatch } from './digest-cache.ts';
 import type { DigestedFile } from './weights-digest.ts';
 
@@ -32,18 +33,25 @@ export interface BuildOptions {
   force?: boolean;
   /** Ignore the digest cache and hash every file again (the cache is then refreshed). */
   verify?: boolean;
-  /** The digest cache file; undefined for the per-directory default, false for none. */
-  digestCache?: string | false;
+  /**
+   * The digest cache: `{ file }` a given file, `{ dir }` one file per model directory under it,
+   * false or absent none.
+   */
+  digestCache?: false | { file: string } | { dir: string };
   /** How cache entries are matched to files (default strict; see CacheMatch). */
   digestCacheMatch?: CacheMatch;
+  /** Seconds since the epoch written into every tar entry (SOURCE_DATE_EPOCH at the config edge; default 0). */
+  mtime?: number;
+  /** Compresses tar+zstd frames; chooseCompressor() when absent. */
+  compressor?: FrameCompressor;
   /**
    * Other repositories of the same registry to reuse layers from when the target has no earlier
    * artifact of this model: their blobs are mounted, not uploaded.
    */
   reuseFrom?: readonly Target[];
   /**
-   * The artifact's `org.opencontainers.image.created` (RFC 3339). Default: from SOURCE_DATE_EPOCH
-   * when set, else none — a build stamps no clock time of its own, so it stays reproducible.
+   * The artifact's `org.opencontainers.image.created` (RFC 3339), or none — a build stamps no clock
+   * time of its own, so it stays reproducible (the config edge derives it from SOURCE_DATE_EPOCH).
    */
   createdAt?: string;
   /** The runtime the model needs, `<name> <semver range>` (e.g. `vllm >=0.8 <0.9`); recorded on the manifest. */

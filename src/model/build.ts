@@ -1,12 +1,12 @@
 import { availableParallelism } from 'node:os';
+import { copyBlob } from '../content/copy.ts';
 import type { Target } from '../content/target.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import type { Digest } from '../oci/digest.ts';
 import { ANNOTATION } from '../oci/media-types.ts';
 import { checkTag } from '../oci/reference.ts';
 import { hashFiles } from '../pack/file-hasher.ts';
-import { reproducibleMtime } from '../pack/tar-header.ts';
-import { MAX_LEVEL, MIN_LEVEL } from '../pack/zstd.ts';
+import { chooseCompressor, MAX_LEVEL, MIN_LEVEL } from '../pack/zstd.ts';
 import { UsageError } from '../util/errors.ts';
 import { buildArtifact, layerDescriptor, layerTitle } from './artifact.ts';
 import {
@@ -99,9 +99,9 @@ async function findPrevious(
 }
 
 /**
- * Makes a reusable blob present in the target: it is there already (reused), or it is mounted from
- * the repository the previous artifact lives in (copied when the registry declines the mount).
- * Undefined when neither works: the layer is packed.
+ * Makes a reusable blob present in the target: it is there already (reused), or it comes from the
+ * repository the previous artifact lives in — mounted, or copied when the registry declines (its
+ * bytes were sent then, so "new"). Undefined when neither works: the layer is packed.
  */
 async function reuseBlob(
   target: Target,
@@ -109,14 +109,10 @@ async function reuseBlob(
   source: Target | undefined,
   signal?: AbortSignal,
 ): Promise<'reused' | 'mounted' | 'new' | undefined> {
-  if (await target.hasBlob(desc.digest, signal)) return 'reused';
-  if (!source || !target.mountBlob) return undefined;
-  // A registry that declines the mount gets the bytes copied over: they were sent, so "new".
-  return (await target.mountBlob(desc, source, signal)) === 'mounted' ? 'mounted' : 'new';
+  if (!source) return (await target.hasBlob(desc.digest, signal)) ? 'reused' : undefined;
+  const how = await copyBlob(source, target, desc, { mount: true, ...(signal ? { signal } : {}) });
+  return how === 'present' ? 'reused' : how === 'mounted' ? 'mounted' : 'new';
 }
-
-/** RFC 3339 without fractional seconds, as the created annotation is written. */
-const isoSeconds = (seconds: number) => new Date(seconds * 1000).toISOString().replace('.000Z', 'Z');
 
 /**
  * Turns a model directory into a ModelPack artifact in `target`:
@@ -132,9 +128,9 @@ export async function buildModel(options: BuildOptions): Promise<BuildResult> {
   const emit = options.onEvent ?? (() => {});
   const warn = (message: string) => emit({ type: 'warning', message });
   const encoding = options.encoding ?? 'tar+zstd';
-  const mtime = reproducibleMtime();
+  const mtime = options.mtime ?? 0;
   const tags = [...new Set([options.tag, ...(options.extraTags ?? [])])];
-  const createdAt = options.createdAt ?? (process.env.SOURCE_DATE_EPOCH ? isoSeconds(mtime) : undefined);
+  const { createdAt } = options;
 
   emit({ type: 'phase', phase: 'scan', message: `scanning ${options.source}` });
   const { root, files } = await scanModelDir(options.source, {
@@ -151,10 +147,14 @@ export async function buildModel(options: BuildOptions): Promise<BuildResult> {
       ...(options.runtime ? { [ANNOTATION.runtimeRequires]: normaliseRuntime(options.runtime) } : {}),
     },
   };
-  const cache =
-    options.digestCache === false
-      ? undefined
-      : await DigestCache.load(options.digestCache ?? cacheFileFor(root), root, options.digestCacheMatch);
+  const cacheOption = options.digestCache;
+  const cache = cacheOption
+    ? await DigestCache.load(
+        'file' in cacheOption ? cacheOption.file : cacheFileFor(root, cacheOption.dir),
+        root,
+        options.digestCacheMatch,
+      )
+    : undefined;
   const digests = new Map<string, Digest>();
   if (cache && !options.verify) {
     for (const f of files) {
@@ -289,6 +289,7 @@ export async function buildModel(options: BuildOptions): Promise<BuildResult> {
       {
         target,
         encoding,
+        compressor: options.compressor ?? chooseCompressor().compressor,
         level: options.level ?? DEFAULT_LEVEL,
         frameSize: options.frameSize ?? DEFAULT_FRAME_SIZE,
         concurrency: options.concurrency ?? 2,

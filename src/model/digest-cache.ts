@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import path from 'node:path';
 import { type Digest, isDigest } from '../oci/digest.ts';
 import { errnoCode } from '../util/errors.ts';
@@ -24,13 +23,8 @@ interface CacheFile {
   files: Record<string, Entry>;
 }
 
-/** Where caches live unless told otherwise: $XDG_CACHE_HOME/model-oci/digests (or ~/.cache/…). */
-export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  return path.join(env.XDG_CACHE_HOME || path.join(homedir(), '.cache'), 'model-oci', 'digests');
-}
-
-/** One cache file per model directory, named after its absolute path. */
-export function cacheFileFor(modelRoot: string, cacheDir = defaultCacheDir()): string {
+/** One cache file per model directory under `cacheDir`, named after the directory's absolute path. */
+export function cacheFileFor(modelRoot: string, cacheDir: string): string {
   const id = createHash('sha256').update(modelRoot).digest('hex').slice(0, 24);
   return path.join(cacheDir, `${id}.json`);
 }

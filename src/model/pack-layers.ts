@@ -1,13 +1,12 @@
 import { availableParallelism } from 'node:os';
-import type { BlobWriter, Target } from '../content/target.ts';
+import type { Target } from '../content/target.ts';
+import { writeWithRetries } from '../content/write-retries.ts';
 import type { Digest } from '../oci/digest.ts';
 import type { LayerEncoding } from '../oci/media-types.ts';
 import { FramePool } from '../pack/frame-pool.ts';
 import { HashWorker } from '../pack/hash-worker.ts';
 import { type PackContext, type PackInput, packRawBlob, packTarLayer } from '../pack/layer-packer.ts';
-import { loadCompressor } from '../pack/zstd.ts';
-import { UploadSessionLostError } from '../registry/errors.ts';
-import { formatBytes } from '../util/format.ts';
+import type { FrameCompressor } from '../pack/zstd.ts';
 import { mapConcurrent } from '../util/limiter.ts';
 import type { LayerRecord } from './artifact.ts';
 import type { LayerStatus } from './build-types.ts';
@@ -24,6 +23,8 @@ export interface PackedRecord extends LayerRecord {
 export interface PackLayersOptions {
   target: Target;
   encoding: LayerEncoding;
+  /** Compresses tar+zstd frames (chooseCompressor). */
+  compressor: FrameCompressor;
   level: number;
   frameSize: number;
   /** Layers packed at once. */
@@ -57,7 +58,7 @@ export async function packLayers(
   };
   const compression =
     encoding === 'tar+zstd'
-      ? { kind: 'zstd' as const, level: options.level, compressor: loadCompressor() }
+      ? { kind: 'zstd' as const, level: options.level, compressor: options.compressor }
       : { kind: 'none' as const };
   try {
     return await mapConcurrent(
@@ -74,10 +75,15 @@ export async function packLayers(
         });
         const name = layer.files.length === 1 ? layer.files[0]!.path : `the ${layer.kind} layer`;
         const bytes = layer.files.reduce((n, f) => n + f.size, 0);
-        const packed = await withFreshWriters(
+        const packed = await writeWithRetries(
           target,
-          { what: name, bytes, ...(options.onWarning ? { onWarning: options.onWarning } : {}) },
-          signal,
+          {
+            what: name,
+            kind: 'layer',
+            bytes,
+            signal,
+            ...(options.onWarning ? { onWarning: options.onWarning } : {}),
+          },
           (writer) =>
             encoding === 'raw'
               ? packRawBlob(inputs[0]!, writer, { ...ctx, signal })
@@ -101,38 +107,5 @@ export async function packLayers(
     );
   } finally {
     await hasher.close();
-  }
-}
-
-/**
- * Runs a pack into a new blob writer, and again into another when the target lost the upload midway
- * (CNCF Distribution drops an upload session whose PATCH broke off or whose answer was lost; the
- * bytes are gone from our memory, so the layer is packed again — same files, same bytes), as often
- * as the target allows for its size (Target.writeAttempts). Running out names every loss and its cause.
- */
-async function withFreshWriters<T>(
-  target: Target,
-  layer: { what: string; bytes: number; onWarning?: (message: string) => void },
-  signal: AbortSignal | undefined,
-  pack: (writer: BlobWriter) => Promise<T>,
-): Promise<T> {
-  const budget = target.writeAttempts?.(layer.bytes) ?? 1;
-  const losses: string[] = [];
-  for (;;) {
-    const writer = await target.openBlobWriter(signal);
-    try {
-      return await pack(writer);
-    } catch (err) {
-      if (!(err instanceof UploadSessionLostError) || signal?.aborted) throw err;
-      losses.push(`${losses.length + 1}) ${err.why} after ${formatBytes(err.confirmed)} confirmed`);
-      if (losses.length >= budget) {
-        throw new Error(
-          `${layer.what}: the registry lost all ${budget} upload sessions a layer of ${formatBytes(layer.bytes)} may use: ${losses.join('; ')}`,
-        );
-      }
-      layer.onWarning?.(
-        `${layer.what}: upload session ${losses.length} of at most ${budget} lost (${err.why}); packing the layer again`,
-      );
-    }
   }
 }

@@ -1,6 +1,6 @@
 import { IntegrityError } from '../content/errors.ts';
+import { readSmallBlob } from '../content/read.ts';
 import type { Target } from '../content/target.ts';
-import { verifiedStream } from '../content/verified-stream.ts';
 import { type Descriptor, expectDigest } from '../oci/descriptor.ts';
 import { type Digest, isDigest } from '../oci/digest.ts';
 import { type ImageManifest, parseImageManifest } from '../oci/manifest.ts';
@@ -52,12 +52,7 @@ function readDiffIds(bytes: Uint8Array): Digest[] {
   );
 }
 
-async function readBlob(target: Target, desc: Descriptor, signal?: AbortSignal): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  const stream = verifiedStream(desc, await target.fetchBlob(desc, signal), target.displayName);
-  for await (const chunk of stream) chunks.push(chunk);
-  return Buffer.concat(chunks);
-}
+const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 
 /**
  * A model artifact of ours that cannot be read as one: a manifest or config whose bytes do not match
@@ -87,11 +82,13 @@ export async function loadPreviousArtifact(
     if (manifest.artifactType !== MODEL_ARTIFACT_TYPE || manifest.config.mediaType !== MODEL_CONFIG)
       return undefined;
     if (manifest.layers.some((l) => l.annotations?.[ANNOTATION.layerFiles] === undefined)) return undefined;
-    const configBytes = await readBlob(target, manifest.config, signal).catch((err: unknown) => {
-      if (err instanceof IntegrityError)
-        throw new IntegrityError(`config ${err.message.replace(/^.*?: blob /, 'blob ')}`);
-      throw err;
-    });
+    const configBytes = await readSmallBlob(target, manifest.config, MAX_CONFIG_BYTES, signal).catch(
+      (err: unknown) => {
+        if (err instanceof IntegrityError)
+          throw new IntegrityError(`config ${err.message.replace(/^.*?: blob /, 'blob ')}`);
+        throw err;
+      },
+    );
     const diffIds = readDiffIds(configBytes);
     if (diffIds.length !== manifest.layers.length) {
       throw new InvalidDocumentError(

@@ -18,19 +18,6 @@ export interface TarFileMeta {
   executable: boolean;
 }
 
-/**
- * The fixed mtime written into every entry: SOURCE_DATE_EPOCH when set (reproducible-builds.org),
- * else the Unix epoch, so the same files give the same bytes on any machine at any time.
- */
-export function reproducibleMtime(env: NodeJS.ProcessEnv = process.env): number {
-  const raw = env.SOURCE_DATE_EPOCH;
-  if (raw === undefined || raw === '') return 0;
-  if (!/^[0-9]{1,11}$/.test(raw)) {
-    throw new Error(`SOURCE_DATE_EPOCH=${JSON.stringify(raw)} is not a whole number of seconds`);
-  }
-  return Number(raw);
-}
-
 export function paddingFor(size: number): number {
   return (BLOCK - (size % BLOCK)) % BLOCK;
 }

@@ -23,9 +23,6 @@ const BUNDLED = typeof __MODEL_OCI_BUNDLED__ !== 'undefined' && __MODEL_OCI_BUND
 
 const NATIVE_NAME = '@mongodb-js/zstd';
 
-/** Why the native binding is not used; set when loadCompressor() chose node:zlib. */
-let nativeFailure: string | undefined;
-
 function isGlibc(): boolean {
   // The report resolves the names of open sockets unless told not to (Node >= 22.13; untyped here).
   const report = process.report as typeof process.report & { excludeNetwork?: boolean };
@@ -55,8 +52,8 @@ function loadBundledBinding(require: NodeJS.Require): NativeZstd {
   return require(`./${file}`) as NativeZstd;
 }
 
-function loadNative(): FrameCompressor | undefined {
-  if (process.env.MODEL_OCI_ZSTD === 'zlib') return undefined;
+/** The native binding as a FrameCompressor, or why it did not load (first line of the loader's error). */
+function loadNative(): FrameCompressor | { failure: string } {
   try {
     const require = createRequire(import.meta.url);
     // The package's index.js (1.2.2) calls the binding without the level, so every level came out
@@ -78,8 +75,7 @@ function loadNative(): FrameCompressor | undefined {
     };
   } catch (err) {
     // napi-rs loaders throw multi-line errors; the first line says what failed.
-    nativeFailure = (err instanceof Error ? err.message : String(err)).split('\n')[0];
-    return undefined;
+    return { failure: (err instanceof Error ? err.message : String(err)).split('\n')[0]! };
   }
 }
 
@@ -102,33 +98,32 @@ function loadZlib(): FrameCompressor | undefined {
   };
 }
 
-let cached: FrameCompressor | undefined;
+/** `native` (@mongodb-js/zstd, the default) or Node's built-in `zlib` zstd. */
+export type ZstdImplementation = 'native' | 'zlib';
 
-/**
- * The native @mongodb-js/zstd binding when it loads (prebuilt for linux x64/arm64, macOS, Windows),
- * else Node's built-in zstd in node:zlib. Both run on the libuv threadpool and write standard frames.
- */
-export function loadCompressor(): FrameCompressor {
-  cached ??= loadNative() ?? loadZlib();
-  if (!cached)
-    throw new Error('no zstd implementation: @mongodb-js/zstd did not load and node:zlib has no zstd');
-  return cached;
+export interface CompressorChoice {
+  compressor: FrameCompressor;
+  /** Set when frames do not go through the native binding: which implementation does, and why. */
+  notice?: string;
 }
 
 /**
- * Undefined when frames go through the native binding; otherwise which implementation compresses
- * and why the native one did not load (for the action to log as a notice). Chooses the compressor
- * as loadCompressor() does, and does not throw.
+ * The native @mongodb-js/zstd binding when it loads (prebuilt for linux x64/arm64, macOS, Windows)
+ * and is not declined, else Node's built-in zstd in node:zlib. Both run on the libuv threadpool and
+ * write standard frames. Loading again is cheap (the module system keeps the binding), so nothing
+ * is kept here.
  */
-export function compressorNotice(): string | undefined {
-  let compressor: FrameCompressor;
-  try {
-    compressor = loadCompressor();
-  } catch (err) {
-    return `${err instanceof Error ? err.message : String(err)}${nativeFailure ? ` (${nativeFailure})` : ''}`;
+export function chooseCompressor(prefer: ZstdImplementation = 'native'): CompressorChoice {
+  const native = prefer === 'native' ? loadNative() : undefined;
+  if (native && 'compress' in native) return { compressor: native };
+  const zlibCompressor = loadZlib();
+  if (!zlibCompressor) {
+    throw new Error(
+      `no zstd implementation: ${native ? `@mongodb-js/zstd did not load (${native.failure})` : 'the native binding was declined'} and node:zlib has no zstd`,
+    );
   }
-  if (compressor.name === NATIVE_NAME) return undefined;
-  if (process.env.MODEL_OCI_ZSTD === 'zlib')
-    return `zstd: compressing with ${compressor.name}, as MODEL_OCI_ZSTD=zlib asks`;
-  return `zstd: compressing with ${compressor.name}; the native ${NATIVE_NAME} binding did not load: ${nativeFailure}`;
+  const notice = native
+    ? `zstd: compressing with ${zlibCompressor.name}; the native ${NATIVE_NAME} binding did not load: ${native.failure}`
+    : `zstd: compressing with ${zlibCompressor.name}, as MODEL_OCI_ZSTD=zlib asks`;
+  return { compressor: zlibCompressor, notice };
 }

@@ -40,13 +40,16 @@ export class Authenticator {
   private readonly transport: TokenTransport;
   private readonly registry: string;
   private readonly allowsPlainHttpRealm: RealmCheck;
+  private readonly plainHttpHint: string;
 
   constructor(
     registry: string,
     loadCredential: () => Promise<Credential | undefined>,
     transport: TokenTransport,
     allowsPlainHttpRealm: RealmCheck = async () => false,
+    plainHttpHint = 'the plain-HTTP option for HOST',
   ) {
+    this.plainHttpHint = plainHttpHint;
     this.registry = registry;
     this.loadCredential = loadCredential;
     this.transport = transport;
@@ -92,7 +95,7 @@ export class Authenticator {
       if (realm.protocol === 'http:' && !(await this.allowsPlainHttpRealm(realm))) {
         throw new RegistryAuthError(
           `${this.registry} sends its token requests to ${realm.origin}${realm.pathname} over plain HTTP; ` +
-            `refusing to send credentials there in clear (allow ${realm.host} as a plain-HTTP host if it is yours)`,
+            `refusing to send credentials there in clear (allow it with ${this.plainHttpHint.replace('HOST', realm.host)} if it is yours)`,
           { method: where.method, url: where.url, status: 401 },
         );
       }

@@ -14,7 +14,8 @@ export async function fetchBlobResuming(
   path: string,
   scopes: readonly string[],
   desc: Descriptor,
-  signal?: AbortSignal,
+  signal: AbortSignal | undefined,
+  notFound: () => Error,
 ): Promise<AsyncIterable<Uint8Array>> {
   const open = async (from: number) => {
     const res = await client.send({
@@ -22,9 +23,13 @@ export async function fetchBlobResuming(
       url: path,
       headers: from > 0 ? { range: `bytes=${from}-` } : {},
       scopes,
-      expect: from > 0 ? [200, 206] : [200],
+      expect: from > 0 ? [200, 206, 404] : [200, 404],
       signal,
     });
+    if (res.status === 404) {
+      await res.body.dump();
+      throw notFound();
+    }
     const skip = from > 0 && res.status === 200 ? from : 0;
     if (
       from > 0 &&
@@ -72,7 +77,7 @@ export async function fetchBlobResuming(
           const url = `${await client.baseUrl()}${path}`;
           throw new RegistryError(
             `GET ${redactUrl(url)}: the transfer broke off after ${received} of ${desc.size} bytes: ` +
-              `${describeNetworkError(err)} (gave up after ${backoff.attempts - 1} attempts)`,
+              `${describeNetworkError(err, client.hints, client.host)} (gave up after ${backoff.attempts - 1} attempts)`,
             { method: 'GET', url, cause: err },
           );
         }

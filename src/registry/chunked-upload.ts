@@ -1,3 +1,4 @@
+import { DigestMismatchError } from '../content/errors.ts';
 import type { BlobWriter, CommittedBlob } from '../content/target.ts';
 import { type Digest, Sha256Counter } from '../oci/digest.ts';
 import { errorMessage } from '../util/errors.ts';
@@ -181,7 +182,7 @@ export class ChunkedUpload implements BlobWriter {
   private sessionLost(
     message: string,
     why: string,
-    details: ConstructorParameters<typeof RegistryError>[1],
+    details: { method: string; url: string | URL; status?: number; code?: string; cause?: unknown },
   ): UploadSessionLostError {
     const ageMs = performance.now() - this.started;
     const limit = this.sessionLimitMs;
@@ -204,7 +205,7 @@ export class ChunkedUpload implements BlobWriter {
       const digest = this.hash.digest();
       const size = this.hash.size;
       if (expected && (digest !== expected.digest || size !== expected.size)) {
-        throw new Error(
+        throw new DigestMismatchError(
           `blob verification failed: got ${digest} (${size} bytes), expected ${expected.digest} (${expected.size} bytes)`,
         );
       }

@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { errnoCode, errorMessage, UserError } from '../util/errors.ts';
 import {
@@ -36,9 +35,12 @@ export interface FoundCredential {
 export interface CredentialOptions {
   username?: string;
   password?: string;
-  /** Default process.env. Also the environment (PATH) credential helpers run with. */
-  env?: NodeJS.ProcessEnv;
-  /** Default os.homedir(); ~/.docker/config.json is read from here unless DOCKER_CONFIG is set. */
+  /**
+   * Where DOCKER_AUTH_CONFIG, DOCKER_CONFIG, HOME and GITHUB_TOKEN are read, and the environment
+   * (PATH) credential helpers run with: the process's, handed in by the config edge.
+   */
+  env: NodeJS.ProcessEnv;
+  /** Default $HOME of `env`; ~/.docker/config.json is read from here unless DOCKER_CONFIG is set. */
   homeDir?: string;
   /** Where explicit credentials came from, for logs (`--username and --password-stdin`, `inputs username and password`). */
   explicitSource?: string;
@@ -53,10 +55,10 @@ const MAX_HELPER_OUTPUT = 64 * 1024;
 
 export async function findCredential(
   registryHost: string,
-  options: CredentialOptions = {},
+  options: CredentialOptions,
 ): Promise<FoundCredential | undefined> {
   const host = registryHost.trim().toLowerCase();
-  const env = options.env ?? process.env;
+  const { env } = options;
   const explicit = explicitCredential(options);
   if (explicit) return explicit;
   const timeoutMs = options.helperTimeoutMs ?? DEFAULT_HELPER_TIMEOUT_MS;
@@ -105,7 +107,9 @@ async function fileConfig(
   env: NodeJS.ProcessEnv,
   homeDir: string | undefined,
 ): Promise<DockerConfig | undefined> {
-  const dir = env.DOCKER_CONFIG || path.join(homeDir ?? os.homedir(), '.docker');
+  const home = homeDir ?? env.HOME;
+  if (!env.DOCKER_CONFIG && !home) return undefined;
+  const dir = env.DOCKER_CONFIG || path.join(home!, '.docker');
   const file = path.join(dir, 'config.json');
   let text: string;
   try {

@@ -1,3 +1,5 @@
+import { WriteLostError } from '../content/errors.ts';
+
 /**
  * What went wrong talking to a registry, with what a user or a retry decision needs: the HTTP
  * method and status, the registry's own error code (`BLOB_UNKNOWN`, `DENIED`, …) and a URL with
@@ -48,27 +50,33 @@ export class RegistryAuthError extends RegistryError {
  * confirmed. CNCF Distribution kills a session whose PATCH broke off mid-body and keeps the part it
  * got, so nobody knows which bytes it holds. Retrying in this session cannot work: the blob has to
  * go again from its first byte in a new session (for a layer being packed, by packing it again).
+ * A WriteLostError, as every target's lost write is; it carries the registry's answer too.
  */
-export class UploadSessionLostError extends RegistryError {
+export class UploadSessionLostError extends WriteLostError {
   override readonly name: string = 'UploadSessionLostError';
-  /** Why the session was lost, in a few words, for the list a give-up message shows. */
-  readonly why: string;
-  /** How long the session had lived and how many bytes the registry had confirmed when it was lost. */
-  readonly ageMs: number;
-  readonly confirmed: number;
+  readonly method: string;
+  readonly url: string;
+  readonly status: number | undefined;
+  readonly code: string | undefined;
 
   constructor(
     message: string,
-    details: ConstructorParameters<typeof RegistryError>[1] & {
+    details: {
+      method: string;
+      url: string | URL;
+      status?: number;
+      code?: string;
+      cause?: unknown;
       why: string;
       ageMs: number;
       confirmed: number;
     },
   ) {
     super(message, details);
-    this.why = details.why;
-    this.ageMs = details.ageMs;
-    this.confirmed = details.confirmed;
+    this.method = details.method;
+    this.url = redactUrl(details.url);
+    this.status = details.status;
+    this.code = details.code;
   }
 }
 

@@ -53,9 +53,25 @@ export interface Timeouts {
 
 export const DEFAULT_TIMEOUTS: Timeouts = { connectMs: 30_000, headersMs: 300_000, bodyMs: 120_000 };
 
+/**
+ * How the caller's user sets what an error suggests: the CLI says `--ca-file FILE`, the Action
+ * `the ca-file input`. `HOST` in `plainHttp` is replaced by the host in question.
+ */
+export interface OptionHints {
+  caFile: string;
+  plainHttp: string;
+}
+
+const NEUTRAL_HINTS: OptionHints = {
+  caFile: 'the CA file option',
+  plainHttp: 'the plain-HTTP option for HOST',
+};
+
 export interface HttpClientOptions {
   /** Hosts allowed to fall back to plain HTTP (loopback always is). */
   plainHttp?: readonly string[];
+  /** How errors name the options that fix them. */
+  hints?: OptionHints;
   /** Extra trusted CA certificates (PEM), on top of Node's bundled roots. */
   ca?: readonly string[];
   retry?: Partial<RetryPolicy>;
@@ -78,6 +94,7 @@ export class HttpClient {
   readonly host: string;
   readonly retry: RetryPolicy;
   readonly timeouts: Timeouts;
+  readonly hints: OptionHints;
   private readonly dispatcher: Agent;
   private readonly userAgent: string;
   private readonly plainHttp: readonly string[];
@@ -89,6 +106,7 @@ export class HttpClient {
     this.plainHttp = options.plainHttp ?? [];
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
     this.timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+    this.hints = options.hints ?? NEUTRAL_HINTS;
     this.userAgent = options.userAgent ?? 'model-oci';
     this.dispatcher = new Agent({
       connect: {
@@ -184,11 +202,14 @@ export class HttpClient {
 
   private async networkError(req: RegistryRequest, err: unknown): Promise<RegistryError> {
     const url = await this.resolveUrl(req.url).catch(() => String(req.url));
-    return new RegistryError(`${req.method} ${redactUrl(url)}: ${describeNetworkError(err)}`, {
-      method: req.method,
-      url,
-      cause: err,
-    });
+    return new RegistryError(
+      `${req.method} ${redactUrl(url)}: ${describeNetworkError(err, this.hints, this.host)}`,
+      {
+        method: req.method,
+        url,
+        cause: err,
+      },
+    );
   }
 
   private async resolveUrl(url: string | URL): Promise<URL> {
@@ -268,11 +289,14 @@ export class HttpClient {
         retryAfter = parseRetryAfter(header(res.headers, 'retry-after'));
         if (!(await backoff.next(retryAfter))) return { status: res.statusCode, text };
       } catch (err) {
-        const wrapped = new RegistryError(`${method} ${redactUrl(url)}: ${describeNetworkError(err)}`, {
-          method,
-          url,
-          cause: err,
-        });
+        const wrapped = new RegistryError(
+          `${method} ${redactUrl(url)}: ${describeNetworkError(err, this.hints, url.host)}`,
+          {
+            method,
+            url,
+            cause: err,
+          },
+        );
         if (!isRetryableNetworkError(err) || !(await backoff.next(undefined))) throw wrapped;
       }
     }
@@ -321,10 +345,12 @@ export async function readBytes(body: RegistryResponse['body'], limit: number): 
   return Buffer.concat(chunks, size);
 }
 
-const TLS_HINT = '; if the registry uses a private CA, pass it with --ca-file';
-
-/** A network failure in words a user can act on. */
-export function describeNetworkError(err: unknown): string {
+/** A network failure in words a user can act on, naming the option that fixes it as the caller spells it. */
+export function describeNetworkError(
+  err: unknown,
+  hints: OptionHints = NEUTRAL_HINTS,
+  host = 'HOST',
+): string {
   const e = err as { code?: unknown; message?: unknown; cause?: unknown };
   const inner = (e.cause ?? err) as { code?: unknown; message?: unknown };
   const code = typeof inner.code === 'string' ? inner.code : typeof e.code === 'string' ? e.code : undefined;
@@ -337,12 +363,12 @@ export function describeNetworkError(err: unknown): string {
   if (code === 'ECONNREFUSED') return 'connection refused (is the registry running at that address?)';
   if (code === 'ENOTFOUND') return 'host not found';
   if (isNotTlsError(err))
-    return `the server answered in plain HTTP, not TLS${code ? ` (${code})` : ''}; if the registry serves plain HTTP, allow it with --plain-http HOST`;
-  // A CA cannot fix a certificate made out to another name: no --ca-file hint for that one.
+    return `the server answered in plain HTTP, not TLS${code ? ` (${code})` : ''}; if the registry serves plain HTTP, allow it with ${hints.plainHttp.replace('HOST', host)}`;
+  // A CA cannot fix a certificate made out to another name: no CA file hint for that one.
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID')
     return `TLS certificate is not for this host: ${message} (${code})`;
   if (code && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS_CERT/.test(code))
-    return `TLS certificate not trusted: ${message} (${code})${TLS_HINT}`;
+    return `TLS certificate not trusted: ${message} (${code}); if the registry uses a private CA, pass it with ${hints.caFile}`;
   if (code === 'UND_ERR_HEADERS_TIMEOUT') return 'timed out waiting for the response';
   if (code === 'UND_ERR_BODY_TIMEOUT') return 'timed out while the response body streamed';
   if (code === 'UND_ERR_CONNECT_TIMEOUT') return 'timed out connecting';

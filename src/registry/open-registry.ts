@@ -4,7 +4,7 @@ import { UserError } from '../util/errors.ts';
 import { Authenticator } from './auth.ts';
 import { type Credential, describeCredential, findCredential } from './credentials.ts';
 import { apiHost } from './endpoint.ts';
-import { HttpClient, type HttpClientOptions } from './http-client.ts';
+import { HttpClient, type HttpClientOptions, type OptionHints } from './http-client.ts';
 import { RegistryTarget } from './registry-target.ts';
 import { type UploadOverride, uploadPolicyFor } from './upload-policy.ts';
 
@@ -18,12 +18,15 @@ export interface RegistryOptions {
   plainHttp?: readonly string[];
   /** PEM files with extra CA certificates to trust. */
   caFiles?: readonly string[];
+  /** How errors name the options that fix them (the CLI's flags, the Action's inputs). */
+  hints?: OptionHints;
   upload?: UploadOverride;
   /** Where the `single` strategy spools blobs before their PUT (default: the OS temp folder). */
   spoolDir?: string;
   retry?: HttpClientOptions['retry'];
   timeouts?: HttpClientOptions['timeouts'];
-  env?: NodeJS.ProcessEnv;
+  /** Where credentials are looked up (DOCKER_AUTH_CONFIG, DOCKER_CONFIG, HOME, GITHUB_TOKEN) and helpers run. */
+  env: NodeJS.ProcessEnv;
   homeDir?: string;
   /** Told where credentials came from (never the secret). */
   onCredential?: (description: string) => void;
@@ -35,7 +38,7 @@ export interface RegistryOptions {
 export async function openRegistryTarget(
   reference: Reference,
   access: 'pull' | 'push',
-  options: RegistryOptions = {},
+  options: RegistryOptions,
 ): Promise<RegistryTarget> {
   const ca: string[] = [];
   for (const file of options.caFiles ?? []) {
@@ -48,6 +51,7 @@ export async function openRegistryTarget(
   const host = apiHost(reference.registry);
   const client = new HttpClient(host, {
     ...(options.plainHttp ? { plainHttp: options.plainHttp } : {}),
+    ...(options.hints ? { hints: options.hints } : {}),
     ca,
     ...(options.retry ? { retry: options.retry } : {}),
     ...(options.timeouts ? { timeouts: options.timeouts } : {}),
@@ -57,7 +61,7 @@ export async function openRegistryTarget(
       ...(options.username !== undefined ? { username: options.username } : {}),
       ...(options.password !== undefined ? { password: options.password } : {}),
       ...(options.explicitSource ? { explicitSource: options.explicitSource } : {}),
-      ...(options.env ? { env: options.env } : {}),
+      env: options.env,
       ...(options.homeDir ? { homeDir: options.homeDir } : {}),
     });
     if (found) {
@@ -67,8 +71,12 @@ export async function openRegistryTarget(
     return found?.credential;
   };
   client.setAuthenticator(
-    new Authenticator(reference.registry, loadCredential, client.tokenTransport, (realm) =>
-      client.allowsPlainHttpRealm(realm),
+    new Authenticator(
+      reference.registry,
+      loadCredential,
+      client.tokenTransport,
+      (realm) => client.allowsPlainHttpRealm(realm),
+      client.hints.plainHttp,
     ),
   );
   return new RegistryTarget({

@@ -1,11 +1,18 @@
-import { IntegrityError } from '../content/errors.ts';
-import type { BlobWriter, Target } from '../content/target.ts';
+import { DigestMismatchError, NotFoundError, SizeLimitError } from '../content/errors.ts';
+import type {
+  BlobMounter,
+  BlobWriter,
+  FetchedManifest,
+  ReferenceFetcher,
+  TagLister,
+  Target,
+} from '../content/target.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import { type Digest, isDigest, sha256Digest } from '../oci/digest.ts';
 import { MAX_MANIFEST_BYTES } from '../oci/manifest.ts';
 import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST } from '../oci/media-types.ts';
 import { parseReference, type Reference } from '../oci/reference.ts';
-import { errorMessage, UserError } from '../util/errors.ts';
+import { errorMessage, UsageError } from '../util/errors.ts';
 import { fetchBlobResuming } from './blob-reader.ts';
 import { ChunkedUpload } from './chunked-upload.ts';
 import { RegistryError, redactUrl } from './errors.ts';
@@ -19,6 +26,7 @@ import {
 } from './http-client.ts';
 import { Backoff, isRetryableNetworkError } from './retry.ts';
 import { putWhole, SpooledUpload } from './spooled-upload.ts';
+import { listTags } from './tags.ts';
 import type { UploadPolicy } from './upload-policy.ts';
 import { UploadSession } from './upload-session.ts';
 
@@ -36,22 +44,31 @@ export interface RegistryTargetOptions {
   spoolDir?: string;
 }
 
+const clients = new WeakMap<RegistryTarget, HttpClient>();
+
+/** The HTTP client of a target (its connection pool, tokens, scheme): for this folder and its tests only. */
+export function clientOf(target: RegistryTarget): HttpClient {
+  return clients.get(target)!;
+}
+
 /**
  * A repository on a registry as a Target: blobs are HEADed before upload and skipped when there,
  * mounted from a sibling repository when the caller names one, and uploaded per the registry's
- * policy (chunked and resumable, or spooled and PUT whole); manifests are PUT byte for byte.
+ * policy (chunked and resumable, or spooled and PUT whole); manifests are PUT byte for byte. Has
+ * every capability: tag lists, one-GET reads by reference, cross-repository mounts.
  */
-export class RegistryTarget implements Target {
+export class RegistryTarget implements Target, TagLister, ReferenceFetcher, BlobMounter {
   readonly displayName: string;
   readonly registry: string;
   readonly repository: string;
-  readonly client: HttpClient;
   readonly policy: UploadPolicy;
+  private readonly client: HttpClient;
   private readonly access: 'pull' | 'push';
   private readonly spoolDir: string | undefined;
 
   constructor(options: RegistryTargetOptions) {
     this.client = options.client;
+    clients.set(this, options.client);
     this.registry = options.registry;
     this.repository = options.repository;
     this.policy = options.policy;
@@ -81,11 +98,16 @@ export class RegistryTarget implements Target {
     try {
       ref = parseReference(text.startsWith(`${this.registry}/`) ? text : `${this.registry}/${text}`);
     } catch (err) {
-      throw new UserError(`${what}: ${err instanceof Error ? err.message : err}`);
+      throw new UsageError(`${what}: ${err instanceof Error ? err.message : err}`);
     }
     if (ref.tag !== undefined || ref.digest !== undefined)
-      throw new UserError(`${what} ${JSON.stringify(text)}: name a repository, without a tag or digest`);
+      throw new UsageError(`${what} ${JSON.stringify(text)}: name a repository, without a tag or digest`);
     return this.withRepository(ref.repository, access);
+  }
+
+  /** The origin the client speaks to (`https://host` or, where allowed and TLS is not spoken, `http://host`). */
+  baseUrl(signal?: AbortSignal): Promise<string> {
+    return this.client.baseUrl(signal);
   }
 
   private get scopes(): string[] {
@@ -130,7 +152,7 @@ export class RegistryTarget implements Target {
 
   async putBlob(desc: Descriptor, bytes: Uint8Array, signal?: AbortSignal): Promise<{ stored: boolean }> {
     if (sha256Digest(bytes) !== desc.digest || bytes.byteLength !== desc.size) {
-      throw new Error(`blob ${desc.digest}: the bytes given do not match the descriptor`);
+      throw new DigestMismatchError(`blob ${desc.digest}: the bytes given do not match the descriptor`);
     }
     if (await this.hasBlob(desc.digest, signal)) return { stored: false };
     const start = async () => (await UploadSession.start(this.client, this.repository, this.scopes, signal))!;
@@ -139,13 +161,18 @@ export class RegistryTarget implements Target {
     return { stored: true };
   }
 
+  /** A registry mounts from another repository of itself, reached through the same host. */
+  canMountFrom(source: Target): boolean {
+    return source instanceof RegistryTarget && source.registry === this.registry;
+  }
+
   /**
    * Makes a blob of `source` (same registry) available here without sending its bytes through us:
    * a cross-repository mount. A registry that answers 202 instead (mounts off, or the blob is not
-   * visible to us there) started a plain upload session, which gets the bytes copied from the source.
+   * visible to us there) started a plain upload session: it is given up and the caller copies.
    */
-  async mountBlob(desc: Descriptor, source: Target, signal?: AbortSignal): Promise<'mounted' | 'copied'> {
-    if (!(source instanceof RegistryTarget) || source.registry !== this.registry) {
+  async mountBlob(desc: Descriptor, source: Target, signal?: AbortSignal): Promise<'mounted' | 'declined'> {
+    if (!(source instanceof RegistryTarget) || !this.canMountFrom(source)) {
       throw new Error(
         `cannot mount from ${source.displayName} into ${this.displayName}: not the same registry`,
       );
@@ -156,31 +183,20 @@ export class RegistryTarget implements Target {
       from: source.repository,
     });
     if (!session) return 'mounted';
-    try {
-      const writer = new ChunkedUpload(
-        session,
-        this.client,
-        this.policy,
-        (d) => this.hasBlob(d, signal),
-        signal,
-      );
-      try {
-        for await (const chunk of await source.fetchBlob(desc, signal)) await writer.write(chunk);
-      } catch (err) {
-        await writer.abort();
-        throw err;
-      }
-      await writer.commit({ digest: desc.digest, size: desc.size });
-      return 'copied';
-    } catch (err) {
-      await session.cancel();
-      throw err;
-    }
+    await session.cancel();
+    return 'declined';
   }
 
   /** Streams a blob, verified against the descriptor; a dropped transfer resumes with a Range request. */
   async fetchBlob(desc: Descriptor, signal?: AbortSignal): Promise<AsyncIterable<Uint8Array>> {
-    return fetchBlobResuming(this.client, this.path('blobs', desc.digest), this.scopes, desc, signal);
+    return fetchBlobResuming(
+      this.client,
+      this.path('blobs', desc.digest),
+      this.scopes,
+      desc,
+      signal,
+      () => new NotFoundError(`${this.displayName}: blob ${desc.digest} is not there`),
+    );
   }
 
   async resolve(reference: string, signal?: AbortSignal): Promise<Descriptor | undefined> {
@@ -202,34 +218,28 @@ export class RegistryTarget implements Target {
       return { mediaType, digest, size };
     }
     // Some registries leave the digest off a HEAD: read the manifest and hash it ourselves.
-    const got = await this.getManifest(reference, signal);
-    if (!got) return undefined;
-    return { mediaType: got.mediaType, digest: sha256Digest(got.bytes), size: got.bytes.byteLength };
+    return (await this.fetchReference(reference, signal))?.descriptor;
   }
 
   async fetchManifest(desc: Descriptor, signal?: AbortSignal): Promise<Uint8Array> {
-    const got = await this.getManifest(desc.digest, signal);
-    if (!got) {
-      throw new RegistryError(`${this.displayName}: manifest ${desc.digest} is not there`, {
-        method: 'GET',
-        url: this.path('manifests', desc.digest),
-        status: 404,
-        code: 'MANIFEST_UNKNOWN',
-      });
-    }
-    const digest = sha256Digest(got.bytes);
-    if (digest !== desc.digest || got.bytes.byteLength !== desc.size) {
-      throw new IntegrityError(`${this.displayName}: manifest ${desc.digest} arrived with digest ${digest}`);
+    const got = await this.fetchReference(desc.digest, signal);
+    if (!got) throw new NotFoundError(`${this.displayName}: manifest ${desc.digest} is not there`);
+    if (got.bytes.byteLength !== desc.size) {
+      throw new DigestMismatchError(
+        `${this.displayName}: manifest ${desc.digest} is ${got.bytes.byteLength} bytes, not the ${desc.size} its descriptor says`,
+      );
     }
     return got.bytes;
   }
 
-  /** A manifest GET; one whose body breaks off is asked again (it is small, and GETs are safe to repeat). */
-  private async getManifest(
-    reference: string,
-    signal?: AbortSignal,
-  ): Promise<{ bytes: Uint8Array; mediaType: string } | undefined> {
+  /**
+   * One `GET /v2/<name>/manifests/<reference>` (no HEAD first), its bytes checked against the
+   * digest asked for and the one the registry reports; one whose body breaks off is asked again (it
+   * is small, and GETs are safe to repeat). Undefined when there is none.
+   */
+  async fetchReference(reference: string, signal?: AbortSignal): Promise<FetchedManifest | undefined> {
     const backoff = new Backoff(this.client.retry);
+    const where = `${this.displayName}${isDigest(reference) ? '@' : ':'}${reference}`;
     for (;;) {
       const res = await this.client.send({
         method: 'GET',
@@ -246,8 +256,8 @@ export class RegistryTarget implements Target {
       const declared = Number(header(res.headers, 'content-length') ?? 0);
       if (declared > MAX_MANIFEST_BYTES) {
         res.body.destroy();
-        throw new IntegrityError(
-          `${this.displayName}: manifest ${reference} is ${declared} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit`,
+        throw new SizeLimitError(
+          `${where}: the manifest is ${declared} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit`,
         );
       }
       let bytes: Uint8Array;
@@ -256,22 +266,30 @@ export class RegistryTarget implements Target {
       } catch (err) {
         if (signal?.aborted) throw err;
         if (err instanceof BodyTooLargeError) {
-          throw new IntegrityError(
-            `${this.displayName}: manifest ${reference} is over the ${MAX_MANIFEST_BYTES}-byte limit`,
-          );
+          throw new SizeLimitError(`${where}: the manifest is over the ${MAX_MANIFEST_BYTES}-byte limit`);
         }
-        if (!isRetryableNetworkError(err)) {
-          throw new Error(`${this.displayName}: manifest ${reference}: ${errorMessage(err)}`, { cause: err });
-        }
+        if (!isRetryableNetworkError(err)) throw new Error(`${where}: ${errorMessage(err)}`, { cause: err });
         if (await backoff.next(undefined, signal)) continue;
         throw new RegistryError(
-          `GET ${redactUrl(res.url)}: the manifest transfer broke off: ${describeNetworkError(err)} ` +
+          `GET ${redactUrl(res.url)}: the manifest transfer broke off: ${describeNetworkError(err, this.client.hints, this.client.host)} ` +
             `(gave up after ${backoff.attempts - 1} attempts)`,
           { method: 'GET', url: res.url, status: res.status, cause: err },
         );
       }
-      return { bytes, mediaType: contentType(res) ?? OCI_MANIFEST };
+      const digest = sha256Digest(bytes);
+      const stated = header(res.headers, 'docker-content-digest');
+      if ((stated && stated !== digest) || (isDigest(reference) && reference !== digest)) {
+        throw new DigestMismatchError(`${where}: the manifest arrived with digest ${digest}`);
+      }
+      return {
+        descriptor: { mediaType: contentType(res) ?? OCI_MANIFEST, digest, size: bytes.byteLength },
+        bytes,
+      };
     }
+  }
+
+  listTags(signal?: AbortSignal): Promise<string[]> {
+    return listTags(this.client, this.repository, this.displayName, signal);
   }
 
   private mismatch(method: string, res: RegistryResponse, expected: string, got: string): RegistryError {
@@ -284,7 +302,9 @@ export class RegistryTarget implements Target {
 
   async putManifest(desc: Descriptor, bytes: Uint8Array, tags: readonly string[], signal?: AbortSignal) {
     if (bytes.byteLength > MAX_MANIFEST_BYTES) {
-      throw new Error(`manifest ${desc.digest} is ${bytes.byteLength} bytes; registries take at most 4 MiB`);
+      throw new SizeLimitError(
+        `manifest ${desc.digest} is ${bytes.byteLength} bytes; registries take at most 4 MiB`,
+      );
     }
     for (const reference of tags.length > 0 ? tags : [desc.digest]) {
       await this.putManifestAt(reference, desc, bytes, signal);
@@ -292,7 +312,7 @@ export class RegistryTarget implements Target {
   }
 
   /** PUT of the exact bytes, so the digest the registry stores is the one we computed. */
-  async putManifestAt(reference: string, desc: Descriptor, bytes: Uint8Array, signal?: AbortSignal) {
+  private async putManifestAt(reference: string, desc: Descriptor, bytes: Uint8Array, signal?: AbortSignal) {
     const res = await this.client.send({
       method: 'PUT',
       url: this.path('manifests', reference),
@@ -305,7 +325,6 @@ export class RegistryTarget implements Target {
     await res.body.dump();
     const stored = header(res.headers, 'docker-content-digest');
     if (stored && stored !== desc.digest) throw this.mismatch('PUT', res, desc.digest, stored);
-    return res;
   }
 
   async close(): Promise<void> {

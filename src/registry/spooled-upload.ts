@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import { type FileHandle, mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { DigestMismatchError } from '../content/errors.ts';
 import type { BlobWriter, CommittedBlob } from '../content/target.ts';
 import { type Digest, Sha256Counter } from '../oci/digest.ts';
 import { errnoCode, errorMessage, UserError } from '../util/errors.ts';
@@ -77,7 +78,7 @@ export class SpooledUpload implements BlobWriter {
       const digest = this.hash.digest();
       const size = this.hash.size;
       if (expected && (digest !== expected.digest || size !== expected.size)) {
-        throw new Error(
+        throw new DigestMismatchError(
           `blob verification failed: got ${digest} (${size} bytes), expected ${expected.digest} (${expected.size} bytes)`,
         );
       }

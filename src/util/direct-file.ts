@@ -46,10 +46,10 @@ export class SequentialFileWriter {
     this.direct = direct;
   }
 
-  /** Creates `path` (it must not exist). */
-  static async create(path: string): Promise<SequentialFileWriter> {
+  /** Creates `path` (it must not exist); `direct: false` writes through the page cache. */
+  static async create(path: string, options: { direct?: boolean } = {}): Promise<SequentialFileWriter> {
     const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
-    if (constants.O_DIRECT !== undefined && process.env.MODEL_OCI_DIRECT_IO !== '0') {
+    if (constants.O_DIRECT !== undefined && options.direct !== false) {
       try {
         return new SequentialFileWriter(path, await open(path, flags | constants.O_DIRECT, 0o644), true);
       } catch (err) {

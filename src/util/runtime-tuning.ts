@@ -44,8 +44,8 @@ export function tunedEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv | un
  * tuned environment, passing signals on, and resolves to the child's exit code. Undefined when the
  * current process should just go on.
  */
-export function rerunTuned(entry: string): Promise<number> | undefined {
-  const env = tunedEnvironment(process.env);
+export function rerunTuned(entry: string, processEnv: NodeJS.ProcessEnv): Promise<number> | undefined {
+  const env = tunedEnvironment(processEnv);
   if (!env) return undefined;
   const child = spawn(process.execPath, [...process.execArgv, entry, ...process.argv.slice(2)], {
     stdio: 'inherit',

@@ -40,12 +40,12 @@ async function bundleProbe(dir: string): Promise<() => Promise<ProbeResult>> {
     stdin: {
       contents: `
         import zlib from 'node:zlib';
-        import { compressorNotice, loadCompressor } from './src/pack/zstd.ts';
-        const compressor = loadCompressor();
+        import { chooseCompressor } from './src/pack/zstd.ts';
+        const { compressor, notice } = chooseCompressor();
         const input = Buffer.from('model-oci '.repeat(10000));
         const out = Buffer.from(await compressor.compress(input, 19));
         const roundTrip = zlib.zstdDecompressSync(out).equals(input);
-        console.log(JSON.stringify({ name: compressor.name, notice: compressorNotice() ?? null, roundTrip }));`,
+        console.log(JSON.stringify({ name: compressor.name, notice: notice ?? null, roundTrip }));`,
       resolveDir: repoRoot,
       sourcefile: 'probe.ts',
       loader: 'ts',

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type BaseBuildOptions, buildBase } from '../../src/base/build-base.ts';
 import { inputListing } from '../../src/base/input-digest.ts';
 import { UserError } from '../../src/util/errors.ts';
-import { isolatedBuildah } from '../helpers/buildah.ts';
+import { baseBuildEnvironment, isolatedBuildah } from '../helpers/buildah.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry-server.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { skopeoJson } from '../helpers/tools.ts';
@@ -64,7 +64,14 @@ describe('buildBase with buildah', () => {
   let context: string;
   const image = () => `${registry.host}/bases/vllm:0.8.5`;
   const build = (extra: Partial<BaseBuildOptions> = {}) =>
-    buildBase({ context, image: image(), builder: 'buildah', buildah: storage, ...extra });
+    buildBase({
+      context,
+      image: image(),
+      builder: 'buildah',
+      buildah: storage,
+      ...baseBuildEnvironment(image(), work),
+      ...extra,
+    });
   const runs: Record<string, Awaited<ReturnType<typeof buildBase>>> = {};
 
   test('builds and pushes: zstd layers, input digest, base and runtime on labels and annotations', async () => {
@@ -161,11 +168,17 @@ describe('buildBase with buildah', () => {
 
   test('a missing Dockerfile and an unresolvable FROM are one-line errors', async () => {
     const empty = await tempDir();
-    const missing = buildBase({ context: empty, image: image(), builder: 'buildah', buildah: storage });
+    const options = {
+      image: image(),
+      builder: 'buildah' as const,
+      buildah: storage,
+      ...baseBuildEnvironment(image(), work),
+    };
+    const missing = buildBase({ context: empty, ...options });
     await expect(missing).rejects.toThrow(UserError);
     await expect(missing).rejects.toThrow(/^no Dockerfile or Containerfile in \S+$/);
     await writeFile(path.join(empty, 'Dockerfile'), `FROM ${registry.host}/upstream/nope:1\n`);
-    const unresolvable = buildBase({ context: empty, image: image(), builder: 'buildah', buildah: storage });
+    const unresolvable = buildBase({ context: empty, ...options });
     await expect(unresolvable).rejects.toThrow(
       new RegExp(`^cannot resolve FROM image ${registry.host}/upstream/nope:1: [^\\n]+$`),
     );
@@ -182,6 +195,7 @@ describe('buildBase with buildah', () => {
       image: `${registry.host}/bases/broken:1`,
       builder: 'buildah',
       buildah: storage,
+      ...baseBuildEnvironment(`${registry.host}/bases/broken:1`, work),
     });
     await expect(failing).rejects.toThrow(/^buildah bud failed \(exit code \d+\): .*boom/);
   });

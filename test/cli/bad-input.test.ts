@@ -201,13 +201,13 @@ describe('bad input: a one-line error, and an existing layout left exactly as it
   });
 
   test.each([
-    [['--level', '0'], 'compression level 0 is out of range (1–22)'],
-    [['--level', 'high'], '--level must be a whole number'],
-    [['--frame-size', '1k'], 'frame size 1024 is out of range'],
+    [['--level', '0'], '--level must be a whole number from 1 to 22, not "0"'],
+    [['--level', 'high'], '--level must be a whole number from 1 to 22, not "high"'],
+    [['--frame-size', '1k'], '--frame-size must be from 64KiB to 256MiB, not "1k"'],
     [['--frame-size', 'big'], '--frame-size: "big" is not a size'],
     [['--encoding', 'zip'], '--encoding must be tar or raw'],
     [['--compression', 'gzip'], '--compression must be zstd or none'],
-    [['--annotation', 'novalue'], '--annotation "novalue": expected KEY=VALUE'],
+    [['--annotation', 'novalue'], '--annotation: "novalue" is not KEY=VALUE'],
   ])('bad option %j', async (extra, message) => {
     await expectRefused(
       (l) => ['model', 'build', model, '--name', 'm', '--to', `oci-layout:${l}:v1`, ...extra],

@@ -52,7 +52,7 @@ describe('usage errors: exit 2, one line', () => {
     expectError(
       await runCli(['model', 'build', model, '--name', 'm', '--level', '99']),
       2,
-      'compression level 99 is out of range (1–22)',
+      '--level must be a whole number from 1 to 22, not "99"',
     );
   });
 

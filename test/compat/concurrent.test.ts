@@ -4,9 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { getManifest } from '../../src/compat/read.ts';
-import { listTags } from '../../src/compat/tags.ts';
-import type { RegistryTarget } from '../../src/registry/registry-target.ts';
+import { clientOf, type RegistryTarget } from '../../src/registry/registry-target.ts';
+import { listTags } from '../../src/registry/tags.ts';
 import { type FaultProxy, isManifestPut, startFaultProxy } from '../helpers/fault-proxy.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry-server.ts';
 import { validateIndex } from '../helpers/schemas.ts';
@@ -62,9 +61,11 @@ test(`${WRITERS} writer processes record and update at once: every record ends u
   const digests = results.map((r) => r.recorded.digest as string);
   expect(new Set(digests).size).toBe(WRITERS);
 
-  const records = (await listTags(catalog, undefined, 5)).filter((t) => /^(model|base)-/.test(t));
+  // Five tags a page: the Link header is followed.
+  const tags = await listTags(clientOf(catalog), 'org/catalog', catalog.displayName, undefined, 5);
+  const records = tags.filter((t) => /^(model|base)-/.test(t));
   expect(records).toHaveLength(WRITERS);
-  const index = JSON.parse(new TextDecoder().decode((await getManifest(catalog, 'index'))!.bytes));
+  const index = JSON.parse(new TextDecoder().decode((await catalog.fetchReference('index'))!.bytes));
   expect(validateIndex(index)).toEqual([]);
   expect(index.manifests.map((m: { digest: string }) => m.digest).sort()).toEqual([...digests].sort());
   expect(index.annotations).toMatchObject({

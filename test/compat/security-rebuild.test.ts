@@ -10,7 +10,7 @@ import { buildModel } from '../../src/model/build.ts';
 import { parseReference } from '../../src/oci/reference.ts';
 import { openRegistryTarget } from '../../src/registry/open-registry.ts';
 import type { RegistryTarget } from '../../src/registry/registry-target.ts';
-import { isolatedBuildah } from '../helpers/buildah.ts';
+import { baseBuildEnvironment, isolatedBuildah } from '../helpers/buildah.ts';
 import { runCli } from '../helpers/cli.ts';
 import { type FaultProxy, startFaultProxy } from '../helpers/fault-proxy.ts';
 import { sampleModel } from '../helpers/model.ts';
@@ -87,7 +87,7 @@ describe('security rebuild of a base image', () => {
         buildah: storage,
         runtime: { name: 'vllm', version: '0.8.5' },
         force,
-        registry: { env: { PATH: process.env.PATH }, homeDir: work },
+        ...baseBuildEnvironment(image, work),
       });
     const bases = await open('runtimes/vllm');
     const first = await base();

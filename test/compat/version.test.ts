@@ -1,11 +1,11 @@
 import { describe, expect, test } from 'vitest';
-import { nextLink } from '../../src/compat/tags.ts';
 import {
   compareVersionsDesc,
   normalizeVersion,
   parseRequirement,
   satisfies,
 } from '../../src/compat/version.ts';
+import { nextLink } from '../../src/registry/tags.ts';
 
 describe('runtime versions and requirements', () => {
   test('semver and PEP 440 versions are read as semver', () => {

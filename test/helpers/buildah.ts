@@ -1,5 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
+import { registryAccess } from '../../src/connect/registry-access.ts';
+import { parseReference } from '../../src/oci/reference.ts';
 
 /** buildah with its own vfs storage under `dir` (chroot isolation), so tests never touch the machine's. */
 export function isolatedBuildah(dir: string) {
@@ -32,4 +34,17 @@ export function isolatedBuildah(dir: string) {
     }
   };
   return { storage, run, pushBusybox };
+}
+
+/**
+ * What buildBase needs besides the build itself, as the CLI would give it but with nothing of the
+ * machine in reach: registry access with a clean env and a temp home, and `work` as the temp dir.
+ */
+export function baseBuildEnvironment(image: string, work: string) {
+  const env = { PATH: process.env.PATH, HOME: work };
+  return {
+    access: registryAccess(parseReference(image).registry, { env, homeDir: work }),
+    tempDir: work,
+    env,
+  };
 }

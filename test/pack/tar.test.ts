@@ -4,13 +4,14 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import * as tarStream from 'tar-stream';
 import { describe, expect, test } from 'vitest';
+import { sourceDateEpoch } from '../../src/config/env.ts';
 import { OciLayoutTarget } from '../../src/content/layout/oci-layout.ts';
 import { checkUnchanged, scanModelDir } from '../../src/model/source.ts';
 import { FramePool } from '../../src/pack/frame-pool.ts';
 import { HashWorker } from '../../src/pack/hash-worker.ts';
 import { type PackContext, packTarLayer, type TarCompression } from '../../src/pack/layer-packer.ts';
-import { encodeFileHeader, reproducibleMtime, USTAR_MAX_SIZE } from '../../src/pack/tar-header.ts';
-import { loadCompressor } from '../../src/pack/zstd.ts';
+import { encodeFileHeader, USTAR_MAX_SIZE } from '../../src/pack/tar-header.ts';
+import { chooseCompressor } from '../../src/pack/zstd.ts';
 import { modelFromFiles } from '../helpers/model.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
@@ -118,9 +119,10 @@ describe('deterministic tar', () => {
   });
 
   test('SOURCE_DATE_EPOCH sets the mtime of every entry', async () => {
-    const mtime = reproducibleMtime({ SOURCE_DATE_EPOCH: '1700000000' });
+    const mtime = sourceDateEpoch({ SOURCE_DATE_EPOCH: '1700000000' })!;
     expect(mtime).toBe(1700000000);
-    expect(() => reproducibleMtime({ SOURCE_DATE_EPOCH: 'yesterday' })).toThrow('SOURCE_DATE_EPOCH');
+    expect(() => sourceDateEpoch({ SOURCE_DATE_EPOCH: 'yesterday' })).toThrow('SOURCE_DATE_EPOCH');
+    expect(sourceDateEpoch({})).toBeUndefined();
     const dir = await modelFromFiles({ 'a.txt': 'a' });
     const { blobPath } = await packDir(dir, { kind: 'none' }, 1 << 20, mtime);
     const entries = await readWithTarStream(await readFile(blobPath));
@@ -133,7 +135,7 @@ describe('framed zstd', () => {
     const big = Buffer.alloc(5 * 1024 * 1024 + 123);
     for (let i = 0; i < big.length; i++) big[i] = (i * 7919) % 251;
     const dir = await modelFromFiles({ 'w.bin': big, 'config.json': '{}' });
-    const zstd = { kind: 'zstd', level: 3, compressor: loadCompressor() } as const;
+    const zstd = { kind: 'zstd', level: 3, compressor: chooseCompressor().compressor } as const;
     const { packed, blobPath } = await packDir(dir, zstd, 1 << 20);
     const { blobPath: plainPath, packed: plain } = await packDir(dir, { kind: 'none' });
 
@@ -151,7 +153,7 @@ describe('framed zstd', () => {
 
   test('same files, same bytes; the frame size changes the blob but not the diffID', async () => {
     const dir = await modelFromFiles({ 'w.bin': Buffer.alloc(3 << 20, 7), 'README.md': '# x' });
-    const zstd = { kind: 'zstd', level: 3, compressor: loadCompressor() } as const;
+    const zstd = { kind: 'zstd', level: 3, compressor: chooseCompressor().compressor } as const;
     const a = await packDir(dir, zstd, 1 << 20);
     const b = await packDir(dir, zstd, 1 << 20);
     const c = await packDir(dir, zstd, 2 << 20);

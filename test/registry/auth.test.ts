@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, onTestFinished, test } from 'vit
 import { describeJson } from '../../src/oci/manifest.ts';
 import { MODEL_CONFIG, OCI_MANIFEST } from '../../src/oci/media-types.ts';
 import { RegistryAuthError, RegistryError } from '../../src/registry/errors.ts';
-import type { RegistryTarget } from '../../src/registry/registry-target.ts';
+import { clientOf, type RegistryTarget } from '../../src/registry/registry-target.ts';
 import { UploadSession } from '../../src/registry/upload-session.ts';
 import { runCli } from '../helpers/cli.ts';
 import { type FaultProxy, isBlobGet, startFaultProxy } from '../helpers/fault-proxy.ts';
@@ -48,7 +48,7 @@ describe('registry without auth (plain HTTP on 127.0.0.1)', () => {
     const { target, credentialSources } = await open(registry.host, 'org/model', 'push');
     const a = artifact();
     await push(target, a, '1');
-    expect(await target.client.baseUrl()).toBe(`http://${registry.host}`);
+    expect(await target.baseUrl()).toBe(`http://${registry.host}`);
 
     const { target: reader } = await open(registry.host, 'org/model', 'pull');
     await expectPulled(reader, a, '1');
@@ -209,7 +209,7 @@ describe('htpasswd (basic auth)', () => {
       password: registry.password,
     });
     const session = (await UploadSession.start(
-      target.client,
+      clientOf(target),
       'org/model',
       ['repository:org/model:pull,push'],
       undefined,
@@ -218,7 +218,7 @@ describe('htpasswd (basic auth)', () => {
     // The same upload finished by a client without credentials: refused, at a URL with a query.
     const { target: anonymous } = await open(registry.host, 'org/model', 'push');
     const stranger = new UploadSession(
-      anonymous.client,
+      clientOf(anonymous),
       ['repository:org/model:pull,push'],
       session.location,
       0,

@@ -1,11 +1,6 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { sha256Digest } from '../../src/oci/digest.ts';
-import { describeJson, encodeJson } from '../../src/oci/manifest.ts';
-import { OCI_MANIFEST } from '../../src/oci/media-types.ts';
-import { parseReference } from '../../src/oci/reference.ts';
-import { openRegistryTarget } from '../../src/registry/open-registry.ts';
-import { listReferrers, pushReferrer, referrersTag } from '../../src/registry/referrers.ts';
 import { jsonResult, runCli } from '../helpers/cli.ts';
 import { type FaultProxy, type ProxyLogEntry, startFaultProxy } from '../helpers/fault-proxy.ts';
 import { sampleModel } from '../helpers/model.ts';
@@ -153,39 +148,6 @@ describe('pushing a model to a registry', () => {
       `docker://${registry.host}/team/copy:1.0`,
     );
     expect(raw.layers.map((l: { digest: string }) => l.digest)).toEqual(first.layers.map((l) => l.digest));
-  });
-
-  test('a manifest with a subject is listed as a referrer through the fallback tag (Distribution 2.8 has no API)', async () => {
-    const { dir } = await sampleModel({ seed: 15 });
-    const model = jsonResult(await push(dir, `${proxy.host}/org/ref:1.0`));
-    const target = await openRegistryTarget(parseReference(`${registry.host}/org/ref`), 'push', {
-      env: { PATH: process.env.PATH },
-      homeDir: home,
-    });
-    try {
-      const subject = await target.resolve('1.0');
-      const config = encodeJson({});
-      const configDesc = describeJson('application/vnd.oci.empty.v1+json', config);
-      await target.putBlob(configDesc, config);
-      const bytes = encodeJson({
-        schemaVersion: 2,
-        mediaType: OCI_MANIFEST,
-        artifactType: 'application/vnd.example.signature',
-        config: configDesc,
-        layers: [configDesc],
-        subject,
-      });
-      const descriptor = describeJson(OCI_MANIFEST, bytes, {
-        artifactType: 'application/vnd.example.signature',
-      });
-      expect(await pushReferrer(target, { descriptor, bytes, subject: subject!.digest })).toBe('fallback');
-      const listed = await listReferrers(target, model.digest as `sha256:${string}`);
-      expect(listed.map((d) => d.digest)).toEqual([descriptor.digest]);
-      expect(await listReferrers(target, subject!.digest, { artifactType: 'other/type' })).toEqual([]);
-      expect(await target.resolve(referrersTag(subject!.digest))).toBeDefined();
-    } finally {
-      await target.close();
-    }
   });
 });
 

@@ -133,19 +133,20 @@ export interface Opened {
 }
 
 /**
- * Opens `host/repo` like the CLI does, with a temp home and an env holding only PATH (plus `env`),
- * and short retry delays. Closed when the test ends.
+ * Opens `host/repo` like the CLI does (its flags named in hints), with a temp home and an env
+ * holding only PATH (plus `env`), and short retry delays. Closed when the test ends.
  */
 export async function open(
   host: string,
   repo: string,
   access: 'pull' | 'push',
-  options: RegistryOptions & { homeDir?: string } = {},
+  options: Partial<RegistryOptions> & { homeDir?: string } = {},
 ): Promise<Opened> {
   const credentialSources: string[] = [];
   const homeDir = options.homeDir ?? (await tempDir());
   const target = await openRegistryTarget(parseReference(`${host}/${repo}:1`), access, {
     retry: { baseDelayMs: 10, maxDelayMs: 50 },
+    hints: { caFile: '--ca-file FILE', plainHttp: '--plain-http HOST' },
     ...options,
     env: { PATH: process.env.PATH, ...options.env },
     homeDir,

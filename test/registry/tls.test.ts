@@ -132,7 +132,7 @@ describe('endpoints under other names (TCP forwarders to the same registries)', 
     const a = artifact();
     await push(target, a, '1');
     await expectPulled(target, a, '1');
-    expect(await target.client.baseUrl()).toBe(`http://${host}`);
+    expect(await target.baseUrl()).toBe(`http://${host}`);
   });
 
   test('localhost:PORT with TLS and the CA: https (the certificate names localhost)', async () => {
@@ -141,7 +141,7 @@ describe('endpoints under other names (TCP forwarders to the same registries)', 
     const a = artifact();
     await push(target, a, '1');
     await expectPulled(target, a, '1');
-    expect(await target.client.baseUrl()).toBe(`https://${host}`);
+    expect(await target.baseUrl()).toBe(`https://${host}`);
   });
 
   test('[::1]:PORT is loopback: plain HTTP without being told', async (context) => {
@@ -151,7 +151,7 @@ describe('endpoints under other names (TCP forwarders to the same registries)', 
     const a = artifact();
     await push(target, a, '1');
     await expectPulled(target, a, '1');
-    expect(await target.client.baseUrl()).toBe(`http://${host}`);
+    expect(await target.baseUrl()).toBe(`http://${host}`);
   });
 
   test('a plain-HTTP registry at a non-loopback address: refused with the --plain-http hint, unless listed', async (context) => {
@@ -172,7 +172,7 @@ describe('endpoints under other names (TCP forwarders to the same registries)', 
     const a = artifact();
     await push(listed, a, '1');
     await expectPulled(listed, a, '1');
-    expect(await listed.client.baseUrl()).toBe(`http://${host}`);
+    expect(await listed.baseUrl()).toBe(`http://${host}`);
   });
 
   test('a non-loopback IPv6 registry listed for plain HTTP by its bare address', async (context) => {
@@ -184,7 +184,7 @@ describe('endpoints under other names (TCP forwarders to the same registries)', 
     const a = artifact();
     await push(target, a, '1');
     await expectPulled(target, a, '1');
-    expect(await target.client.baseUrl()).toBe(`http://${host}`);
+    expect(await target.baseUrl()).toBe(`http://${host}`);
   });
 
   test('a listed plain-HTTP host that speaks TLS with a bad certificate is not downgraded', async (context) => {
@@ -199,7 +199,7 @@ describe('endpoints under other names (TCP forwarders to the same registries)', 
     // The CA was given: hinting at --ca-file would send the user the wrong way.
     expect(err.message).not.toContain('--ca-file');
     expect((err as RegistryError).url).toMatch(/^https:/);
-    expect(await target.client.baseUrl()).toBe(`https://${host}`);
+    expect(await target.baseUrl()).toBe(`https://${host}`);
   });
 });
 
@@ -215,7 +215,7 @@ describe('TLS', () => {
     const a = artifact();
     await push(target, a, '1');
     await expectPulled(target, a, '1');
-    expect(await target.client.baseUrl()).toBe(`https://${registry.host}`);
+    expect(await target.baseUrl()).toBe(`https://${registry.host}`);
   });
 
   async function expectUntrusted(caFiles: string[]) {
@@ -230,7 +230,7 @@ describe('TLS', () => {
     expect(err.message).not.toContain('--use-system-ca');
     // A registry that speaks TLS is never spoken to in plain HTTP, whatever its certificate.
     expect((err as RegistryError).url).toMatch(/^https:\/\//);
-    expect(await target.client.baseUrl()).toBe(`https://${registry.host}`);
+    expect(await target.baseUrl()).toBe(`https://${registry.host}`);
   }
 
   test('without its CA: a one-line certificate error with the --ca-file hint, no fallback to http', async () => {
@@ -293,7 +293,7 @@ describe('a TLS registry whose token realm is plain HTTP', () => {
     expectOneLine(err.message);
     expect(err.message).toBe(
       `${registry.host} sends its token requests to ${realm.origin}${realm.pathname} over plain HTTP; ` +
-        `refusing to send credentials there in clear (allow ${realm.host} as a plain-HTTP host if it is yours)`,
+        `refusing to send credentials there in clear (allow it with --plain-http ${realm.host} if it is yours)`,
     );
     expect(registry.token!.requests).toEqual([]);
 

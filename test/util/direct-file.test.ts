@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { describe, expect, onTestFinished, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { SequentialFileWriter } from '../../src/util/direct-file.ts';
 import { MALLOC_TUNABLES, tunedEnvironment } from '../../src/util/runtime-tuning.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -11,8 +11,12 @@ function pattern(size: number, seed: number): Buffer {
   return b;
 }
 
-async function writeInChunks(file: string, chunks: Buffer[]): Promise<SequentialFileWriter> {
-  const writer = await SequentialFileWriter.create(file);
+async function writeInChunks(
+  file: string,
+  chunks: Buffer[],
+  options: { direct?: boolean } = {},
+): Promise<SequentialFileWriter> {
+  const writer = await SequentialFileWriter.create(file, options);
   for (const c of chunks) await writer.write(c);
   await writer.finish();
   await writer.close();
@@ -36,12 +40,8 @@ describe('sequential file writer', () => {
     const data = [pattern(5 * 1024 * 1024 + 17, 3), pattern(100, 4)];
     const direct = path.join(await tempDir(), 'blob');
     await writeInChunks(direct, data);
-    process.env.MODEL_OCI_DIRECT_IO = '0';
-    onTestFinished(() => {
-      delete process.env.MODEL_OCI_DIRECT_IO;
-    });
     const buffered = path.join(await tempDir(), 'blob');
-    expect((await writeInChunks(buffered, data)).isDirect).toBe(false);
+    expect((await writeInChunks(buffered, data, { direct: false })).isDirect).toBe(false);
     expect((await readFile(direct)).equals(Buffer.concat(data))).toBe(true);
     expect((await readFile(buffered)).equals(Buffer.concat(data))).toBe(true);
   });

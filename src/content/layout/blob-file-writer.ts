@@ -5,6 +5,7 @@ import { type Digest, Sha256Counter } from '../../oci/digest.ts';
 import { SequentialFileWriter } from '../../util/direct-file.ts';
 import { errnoCode } from '../../util/errors.ts';
 import { fsyncDir } from '../../util/fs-atomic.ts';
+import { DigestMismatchError } from '../errors.ts';
 import type { BlobWriter, CommittedBlob } from '../target.ts';
 
 /**
@@ -25,12 +26,20 @@ export class BlobFileWriter implements BlobWriter {
     this.blobPath = blobPath;
   }
 
-  static async open(ingestDir: string, blobPath: (digest: Digest) => string): Promise<BlobFileWriter> {
+  static async open(
+    ingestDir: string,
+    blobPath: (digest: Digest) => string,
+    directIo = true,
+  ): Promise<BlobFileWriter> {
     const tempPath = path.join(ingestDir, `${process.pid}-${randomBytes(8).toString('hex')}.partial`);
     for (let attempt = 0; ; attempt++) {
       try {
         await mkdir(ingestDir, { recursive: true });
-        return new BlobFileWriter(await SequentialFileWriter.create(tempPath), tempPath, blobPath);
+        return new BlobFileWriter(
+          await SequentialFileWriter.create(tempPath, { direct: directIo }),
+          tempPath,
+          blobPath,
+        );
       } catch (err) {
         // Another writer removed the empty folder while we made or used it: make it again.
         if (errnoCode(err) !== 'ENOENT' || attempt >= 10) throw err;
@@ -48,7 +57,7 @@ export class BlobFileWriter implements BlobWriter {
     const size = this.hash.size;
     if (expected && (digest !== expected.digest || size !== expected.size)) {
       await this.abort();
-      throw new Error(
+      throw new DigestMismatchError(
         `blob verification failed: got ${digest} (${size} bytes), expected ${expected.digest} (${expected.size} bytes)`,
       );
     }

@@ -8,8 +8,9 @@ import { ANNOTATION, OCI_INDEX, OCI_MANIFEST } from '../../oci/media-types.ts';
 import { expectObject, parseJson } from '../../oci/validate.ts';
 import { errnoCode, throwIfAborted, UserError } from '../../util/errors.ts';
 import { writeFileAtomic } from '../../util/fs-atomic.ts';
-import { IntegrityError } from '../errors.ts';
-import type { BlobWriter, Target } from '../target.ts';
+import { DigestMismatchError, NotFoundError, SizeLimitError } from '../errors.ts';
+import type { BlobWriter, FetchedManifest, ReferenceFetcher, TagLister, Target } from '../target.ts';
+import { verifiedStream } from '../verified-stream.ts';
 import { BlobFileWriter } from './blob-file-writer.ts';
 import {
   emptyIndex,
@@ -35,15 +36,22 @@ function isTempFile(name: string): boolean {
  * Safe with several writers: blobs appear by atomic rename of complete, verified files, and
  * index.json is rewritten (temp file + rename) only under a lock file, from a fresh read.
  */
-export class OciLayoutTarget implements Target {
+export interface LayoutOptions {
+  /** Write blobs with O_DIRECT where the filesystem allows it (default true; see util/direct-file.ts). */
+  directIo?: boolean;
+}
+
+export class OciLayoutTarget implements Target, TagLister, ReferenceFetcher {
   readonly displayName: string;
   readonly root: string;
   private readonly indexPath: string;
+  private readonly directIo: boolean;
 
-  private constructor(root: string) {
+  private constructor(root: string, options: LayoutOptions) {
     this.root = root;
     this.displayName = `oci-layout:${root}`;
     this.indexPath = path.join(root, 'index.json');
+    this.directIo = options.directIo ?? true;
   }
 
   /**
@@ -51,8 +59,8 @@ export class OciLayoutTarget implements Target {
    * yet (created on first write). A regular file, a foreign non-empty folder or a corrupt
    * index.json is refused here, before any work is done.
    */
-  static async open(root: string): Promise<OciLayoutTarget> {
-    const layout = new OciLayoutTarget(root);
+  static async open(root: string, options: LayoutOptions = {}): Promise<OciLayoutTarget> {
+    const layout = new OciLayoutTarget(root, options);
     let isDir: boolean;
     try {
       isDir = (await stat(root)).isDirectory();
@@ -111,7 +119,7 @@ export class OciLayoutTarget implements Target {
   async openBlobWriter(signal?: AbortSignal): Promise<BlobWriter> {
     throwIfAborted(signal);
     await this.ensureCreated();
-    return BlobFileWriter.open(path.join(this.root, 'ingest'), (d) => this.blobPath(d));
+    return BlobFileWriter.open(path.join(this.root, 'ingest'), (d) => this.blobPath(d), this.directIo);
   }
 
   async putBlob(desc: Descriptor, bytes: Uint8Array, signal?: AbortSignal): Promise<{ stored: boolean }> {
@@ -124,7 +132,7 @@ export class OciLayoutTarget implements Target {
     if (existing) {
       // A damaged copy on disk (these blobs are small): put the verified bytes in its place.
       if (sha256Digest(bytes) !== desc.digest || bytes.byteLength !== desc.size)
-        throw new IntegrityError(`blob ${desc.digest}: the bytes given do not match the descriptor`);
+        throw new DigestMismatchError(`blob ${desc.digest}: the bytes given do not match the descriptor`);
       await writeFileAtomic(file, bytes);
       return { stored: true };
     }
@@ -140,8 +148,13 @@ export class OciLayoutTarget implements Target {
 
   async fetchBlob(desc: Descriptor): Promise<AsyncIterable<Uint8Array>> {
     const file = this.blobPath(desc.digest);
-    await stat(file); // fail here, with ENOENT, rather than inside the consumer's loop
-    return createReadStream(file, { highWaterMark: 1 << 20 });
+    // Fail here rather than inside the consumer's loop.
+    await stat(file).catch((err: unknown) => {
+      if (errnoCode(err) === 'ENOENT')
+        throw new NotFoundError(`${this.displayName}: blob ${desc.digest} is not there`);
+      throw err;
+    });
+    return verifiedStream(desc, createReadStream(file, { highWaterMark: 1 << 20 }), this.displayName);
   }
 
   async resolve(reference: string): Promise<Descriptor | undefined> {
@@ -160,18 +173,35 @@ export class OciLayoutTarget implements Target {
 
   async fetchManifest(desc: Descriptor): Promise<Uint8Array> {
     if (desc.size > MAX_MANIFEST_BYTES) {
-      throw new IntegrityError(
+      throw new SizeLimitError(
         `${this.displayName}: manifest ${desc.digest} is ${desc.size} bytes, over the ${MAX_MANIFEST_BYTES}-byte manifest limit`,
       );
     }
-    const bytes = await readFile(this.blobPath(desc.digest));
+    const bytes = await readFile(this.blobPath(desc.digest)).catch((err: unknown) => {
+      if (errnoCode(err) === 'ENOENT')
+        throw new NotFoundError(`${this.displayName}: manifest ${desc.digest} is not there`);
+      throw err;
+    });
     const actual = sha256Digest(bytes);
     if (actual !== desc.digest || bytes.byteLength !== desc.size) {
-      throw new IntegrityError(
+      throw new DigestMismatchError(
         `${this.displayName}: manifest ${desc.digest} is damaged on disk (content hashes to ${actual})`,
       );
     }
     return bytes;
+  }
+
+  /** The manifest a tag or digest names, and its descriptor; undefined when there is none. */
+  async fetchReference(reference: string): Promise<FetchedManifest | undefined> {
+    const descriptor = await this.resolve(reference);
+    if (!descriptor) return undefined;
+    return { descriptor, bytes: await this.fetchManifest(descriptor) };
+  }
+
+  /** Every tag in index.json (`org.opencontainers.image.ref.name`), each once, in file order. */
+  async listTags(): Promise<string[]> {
+    const names = (await this.readIndex()).manifests.map((m) => m.annotations?.[ANNOTATION.refName]);
+    return [...new Set(names.filter((n): n is string => n !== undefined))];
   }
 
   async putManifest(

@@ -1,5 +1,5 @@
-import { header, readBytes } from '../registry/http-client.ts';
-import type { RegistryTarget } from '../registry/registry-target.ts';
+import { expectObject, parseJson } from '../oci/validate.ts';
+import { type HttpClient, header, readBytes } from './http-client.ts';
 
 const PAGE = 1000;
 const MAX_PAGES = 10_000;
@@ -10,19 +10,21 @@ const MAX_PAGE_BYTES = 16 * 1024 * 1024;
  * rel="next"` header page by page. A repository that does not exist yet has no tags.
  */
 export async function listTags(
-  target: RegistryTarget,
+  client: HttpClient,
+  repository: string,
+  displayName: string,
   signal?: AbortSignal,
   pageSize = PAGE,
 ): Promise<string[]> {
   const tags: string[] = [];
   const seen = new Set<string>();
-  let url: string | URL = `/v2/${target.repository}/tags/list?n=${pageSize}`;
+  let url: string | URL = `/v2/${repository}/tags/list?n=${pageSize}`;
   for (let page = 0; page < MAX_PAGES; page++) {
-    const res = await target.client.send({
+    const res = await client.send({
       method: 'GET',
       url,
       headers: { accept: 'application/json' },
-      scopes: [`repository:${target.repository}:pull`],
+      scopes: [`repository:${repository}:pull`],
       expect: [200, 404],
       signal,
     });
@@ -30,11 +32,9 @@ export async function listTags(
       await res.body.dump();
       return tags;
     }
-    const body = JSON.parse(new TextDecoder().decode(await readBytes(res.body, MAX_PAGE_BYTES))) as {
-      tags?: unknown;
-    };
+    const body = expectObject(parseJson(await readBytes(res.body, MAX_PAGE_BYTES), 'tag list'), 'tag list');
     if (body.tags !== null && body.tags !== undefined && !Array.isArray(body.tags)) {
-      throw new Error(`${target.displayName}: the tag list is not a list`);
+      throw new Error(`${displayName}: the tag list is not a list`);
     }
     for (const tag of (body.tags ?? []) as unknown[]) if (typeof tag === 'string') tags.push(tag);
     const next = nextLink(header(res.headers, 'link'));
@@ -43,7 +43,7 @@ export async function listTags(
     if (seen.has(url.href)) return tags; // a registry that links a page to itself
     seen.add(url.href);
   }
-  throw new Error(`${target.displayName}: the tag list has over ${MAX_PAGES} pages`);
+  throw new Error(`${displayName}: the tag list has over ${MAX_PAGES} pages`);
 }
 
 /** The target of `rel="next"` in a Link header (RFC 8288), e.g. `</v2/r/tags/list?last=x&n=2>; rel="next"`. */

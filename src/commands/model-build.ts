@@ -1,0 +1,99 @@
+import { recordAndUpdate } from '../compat/catalog.ts';
+import type { UpdateResult } from '../compat/index-update.ts';
+import type { RecordResult } from '../compat/record.ts';
+import type { ModelBuildConfig } from '../config/model-build.ts';
+import { mountSources, openTarget, withCatalog } from '../connect/targets.ts';
+import { dryRunTarget } from '../content/dry-run-target.ts';
+import type { TargetRef } from '../content/target-ref.ts';
+import { type BuildEvent, type BuildResult, buildModel } from '../model/build.ts';
+import { chooseCompressor } from '../pack/zstd.ts';
+import { type RegistryHooks, withHooks } from './hooks.ts';
+
+/** Where the artifact landed in the compatibility index, when one was asked for. */
+export interface IndexRecorded {
+  /** REGISTRY/CATALOG:TAG */
+  where: string;
+  recorded: RecordResult;
+  index: UpdateResult;
+}
+
+export interface ModelBuildOutcome {
+  result: BuildResult;
+  /** The artifact by digest: `REGISTRY/REPO@sha256:…` or `oci-layout:PATH@sha256:…`. */
+  ref: string;
+  indexed?: IndexRecorded;
+}
+
+export interface ModelBuildHooks extends RegistryHooks {
+  onEvent?: (event: BuildEvent) => void;
+  /** Told when frames will not go through the native zstd binding, and why. */
+  onNotice?: (message: string) => void;
+  /** Told before the index is recorded in (the Action opens a log group). */
+  onRecording?: (index: string) => void;
+}
+
+export function refByDigest(ref: TargetRef, digest: string): string {
+  if (ref.kind === 'registry') return `${ref.reference.registry}/${ref.reference.repository}@${digest}`;
+  return `oci-layout:${ref.path}@${digest}`;
+}
+
+/**
+ * `model build`, the same for the CLI and the Action: opens the target (wrapped for a dry run, with
+ * the mount sources a real run would use), builds, and records the artifact in the compatibility
+ * index when asked.
+ */
+export async function runModelBuild(
+  config: ModelBuildConfig,
+  hooks: ModelBuildHooks = {},
+  signal?: AbortSignal,
+): Promise<ModelBuildOutcome> {
+  const storage = withHooks(config.storage, hooks);
+  const compression = config.encoding === 'tar+zstd' ? chooseCompressor(config.zstd) : undefined;
+  if (compression?.notice) hooks.onNotice?.(compression.notice);
+  const opened = await openTarget(config.target, 'push', storage);
+  try {
+    const reuseFrom = mountSources(opened, config.mountFrom, config.labels.mountFrom);
+    const target = config.dryRun ? dryRunTarget(opened) : opened;
+    const result = await buildModel({
+      source: config.source,
+      name: config.name,
+      target,
+      tag: config.tag,
+      extraTags: config.extraTags,
+      encoding: config.encoding,
+      level: config.level,
+      frameSize: config.frameSize,
+      concurrency: config.concurrency,
+      include: config.include,
+      exclude: config.exclude,
+      annotations: config.annotations,
+      ...(config.runtime ? { runtime: config.runtime } : {}),
+      force: config.force,
+      verify: config.verify,
+      digestCache: config.digestCache,
+      digestCacheMatch: config.digestCacheMatch,
+      mtime: config.mtime,
+      ...(config.createdAt ? { createdAt: config.createdAt } : {}),
+      ...(compression ? { compressor: compression.compressor } : {}),
+      reuseFrom,
+      ...(signal ? { signal } : {}),
+      ...(hooks.onEvent ? { onEvent: hooks.onEvent } : {}),
+    });
+    const outcome: ModelBuildOutcome = { result, ref: refByDigest(config.target, result.digest) };
+    if (config.index) {
+      hooks.onRecording?.(config.index);
+      outcome.indexed = await withCatalog(
+        config.index,
+        config.labels.index,
+        storage,
+        async (catalog, tag) => ({
+          where: `${catalog.displayName}:${tag}`,
+          ...(await recordAndUpdate(catalog, tag, opened, result.digest, signal)),
+        }),
+      );
+    }
+    return outcome;
+  } finally {
+    await opened.close?.();
+  }
+}

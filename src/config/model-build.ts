@@ -1,0 +1,147 @@
+import { parseTargetRef, type TargetRef, targetTag } from '../content/target-ref.ts';
+import { DEFAULT_FRAME_SIZE, DEFAULT_LEVEL } from '../model/build-types.ts';
+import type { CacheMatch } from '../model/digest-cache.ts';
+import type { LayerEncoding } from '../oci/media-types.ts';
+import type { ZstdImplementation } from '../pack/zstd.ts';
+import { UsageError } from '../util/errors.ts';
+import { defaultCacheDir, isoSeconds, progressInterval, sourceDateEpoch, zstdImplementation } from './env.ts';
+import { type RawRegistry, storageConfig } from './registry.ts';
+import type { StorageConfig } from './types.ts';
+import { choice, type Edge, integer, keyValues, optional, required, size } from './values.ts';
+
+/** `model build` as the user asked for it, from CLI flags or Action inputs, before anything is checked. */
+export interface RawModelBuild extends RawRegistry {
+  path?: string | undefined;
+  name?: string | undefined;
+  target?: string | undefined;
+  tags?: readonly string[];
+  /** `tar+zstd`, `tar` or `raw`. */
+  encoding?: string | undefined;
+  level?: string | undefined;
+  frameSize?: string | undefined;
+  concurrency?: string | undefined;
+  include?: readonly string[];
+  exclude?: readonly string[];
+  /** KEY=VALUE items. */
+  annotations?: readonly string[];
+  runtime?: string | undefined;
+  force?: boolean;
+  verify?: boolean;
+  dryRun?: boolean;
+  mountFrom?: readonly string[];
+  index?: string | undefined;
+  /**
+   * The digest cache: off, a given file, or (default) one per model directory under the user's cache
+   * folder. `portable`: a cache carried to another machine (the Actions cache), matched by size and
+   * mtime only.
+   */
+  digestCache?: { enabled: boolean; file?: string | undefined; portable?: boolean };
+  /** The created date when SOURCE_DATE_EPOCH does not give one (the Action: the checkout's commit time). */
+  createdAt?: string | undefined;
+}
+
+export interface ModelBuildConfig {
+  source: string;
+  name: string;
+  target: TargetRef;
+  /** The tag the build is for (the target's, else `latest`). */
+  tag: string;
+  extraTags: string[];
+  encoding: LayerEncoding;
+  level: number;
+  frameSize: number;
+  concurrency: number;
+  include: string[];
+  exclude: string[];
+  annotations: Record<string, string>;
+  runtime?: string;
+  force: boolean;
+  verify: boolean;
+  dryRun: boolean;
+  mountFrom: string[];
+  /** The compatibility index to record the artifact in, `REGISTRY/REPO[:TAG]` or `oci-layout:PATH[:TAG]`. */
+  index?: string;
+  digestCache: false | { file: string } | { dir: string };
+  digestCacheMatch: CacheMatch;
+  /** The tar mtime (SOURCE_DATE_EPOCH, else 0) and the created date. */
+  mtime: number;
+  createdAt?: string;
+  zstd: ZstdImplementation;
+  progressMs: number;
+  storage: StorageConfig;
+  /** How the user names the options that later errors mention (`--mount-from`, `input index`). */
+  labels: { mountFrom: string; index: string };
+}
+
+export const DEFAULT_TARGET = 'oci-layout:./oci-layout';
+
+/** Layers at once: 4 to a registry (uploads overlap packing), 2 into a layout (the disk is the limit). */
+export const DEFAULT_CONCURRENCY = { registry: 4, layout: 2 } as const;
+
+/** Checks and completes a `model build` request: defaults, values, the environment. Nothing is opened yet. */
+export async function modelBuildConfig(raw: RawModelBuild, edge: Edge): Promise<ModelBuildConfig> {
+  const source = required(raw.path, 'path', edge);
+  const name = required(raw.name, 'name', edge);
+  const target = parseTargetRef(raw.target?.trim() || DEFAULT_TARGET, edge.hints.plainHttp);
+  const encoding = choice(raw.encoding, 'encoding', edge, ['tar+zstd', 'tar', 'raw'] as const, 'tar+zstd');
+  const runtime = optional(raw.runtime);
+  const index = optional(raw.index);
+  const dryRun = raw.dryRun ?? false;
+  if (index && !runtime) {
+    throw new UsageError(
+      `${edge.name('index')} needs ${edge.name('runtime')}: the index pairs a model with bases by the runtime it needs`,
+    );
+  }
+  if (index && dryRun) {
+    throw new UsageError(
+      `${edge.name('index')} cannot be recorded in a dry run (recording writes to the index)`,
+    );
+  }
+  const mountFrom = [...(raw.mountFrom ?? [])];
+  if (mountFrom.length > 0 && target.kind !== 'registry')
+    throw new UsageError(`${edge.name('mountFrom')} needs a registry target (REGISTRY/REPO:TAG)`);
+  const epoch = sourceDateEpoch(edge.env);
+  const createdAt = optional(raw.createdAt) ?? (epoch !== undefined ? isoSeconds(epoch) : undefined);
+  const cache = raw.digestCache ?? { enabled: true };
+  const frameSize = size(raw.frameSize, 'frameSize', edge, {
+    min: 64 * 1024,
+    max: 256 * 1024 * 1024,
+    words: 'from 64KiB to 256MiB',
+  });
+  return {
+    source,
+    name,
+    target,
+    tag: targetTag(target) ?? 'latest',
+    extraTags: [...(raw.tags ?? [])],
+    encoding,
+    level: integer(raw.level, 'level', edge, { min: 1, max: 22, fallback: DEFAULT_LEVEL }),
+    frameSize: frameSize ?? DEFAULT_FRAME_SIZE,
+    concurrency: integer(raw.concurrency, 'concurrency', edge, {
+      min: 1,
+      max: 64,
+      fallback: DEFAULT_CONCURRENCY[target.kind === 'registry' ? 'registry' : 'layout'],
+    }),
+    include: [...(raw.include ?? [])],
+    exclude: [...(raw.exclude ?? [])],
+    annotations: keyValues(raw.annotations ?? [], 'annotations', edge),
+    ...(runtime ? { runtime } : {}),
+    force: raw.force ?? false,
+    verify: raw.verify ?? false,
+    dryRun,
+    mountFrom,
+    ...(index ? { index } : {}),
+    digestCache: !cache.enabled
+      ? false
+      : cache.file
+        ? { file: cache.file }
+        : { dir: defaultCacheDir(edge.env) },
+    digestCacheMatch: cache.portable ? 'portable' : 'strict',
+    mtime: epoch ?? 0,
+    ...(createdAt ? { createdAt } : {}),
+    zstd: zstdImplementation(edge.env),
+    progressMs: progressInterval(edge.env),
+    storage: await storageConfig(raw, edge),
+    labels: { mountFrom: edge.name('mountFrom'), index: edge.name('index') },
+  };
+}
