@@ -1,16 +1,21 @@
 import * as core from '@actions/core';
 import { runBaseBuild } from '../commands/base-build.ts';
 import { baseBuildConfig } from '../config/base-build.ts';
-import { actionEdge, coreInputs, rawBaseInputs } from './inputs.ts';
+import { actionEdge, coreInputs, type InputReader, rawBaseInputs } from './inputs.ts';
 import { registryHooks } from './registry-hooks.ts';
 import { baseSummary } from './summary.ts';
+
+/** `command: base`'s inputs → its config (the same config the CLI builds from its flags). */
+export function baseConfigFromInputs(read: InputReader, env: NodeJS.ProcessEnv) {
+  return baseBuildConfig(rawBaseInputs(read, env), actionEdge(env));
+}
 
 /**
  * `command: base` — builds the runtime base image when its inputs or its FROM images changed (or
  * with force), pushes it with zstd layers, and records it in the compatibility index.
  */
 export async function runBaseCommand(signal: AbortSignal): Promise<void> {
-  const config = await baseBuildConfig(rawBaseInputs(coreInputs, process.env), actionEdge(process.env));
+  const config = await baseConfigFromInputs(coreInputs, process.env);
   // One log group at a time: the build, then the record step (onRecording switches).
   core.startGroup(`Base image ${config.image}`);
   const { result, indexed } = await runBaseBuild(

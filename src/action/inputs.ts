@@ -2,13 +2,13 @@ import { execFileSync } from 'node:child_process';
 import * as core from '@actions/core';
 import type { RawBaseBuild } from '../config/base-build.ts';
 import type { RawIndexCommand } from '../config/index-commands.ts';
-import type { RawModelBuild } from '../config/model-build.ts';
+import { DEFAULT_TARGET, type RawModelBuild } from '../config/model-build.ts';
 import type { RawRegistry } from '../config/registry.ts';
 import type { Edge, OptionKey } from '../config/values.ts';
 import { UsageError } from '../util/errors.ts';
 
-/** action.yml's default of the `target` input. */
-export const ACTION_DEFAULT_TARGET = 'oci-layout:./oci-layout:latest';
+/** action.yml's default of the `target` input: the embedded default layout. */
+export const ACTION_DEFAULT_TARGET = DEFAULT_TARGET;
 
 /** Reads one input as the runner passes it (INPUT_<NAME>); tests pass a map instead. */
 export type InputReader = (name: string) => string;

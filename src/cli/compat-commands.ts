@@ -84,11 +84,8 @@ export function formatRecorded({ where, recorded, index }: IndexRecorded): strin
   return `${how}\n${describeIndex(where, index)}\n`;
 }
 
-export async function baseBuildCommand(
-  argv: readonly string[],
-  io: CliIo,
-  signal: AbortSignal,
-): Promise<number> {
+/** `base build`'s flags → its config (the same config the Action builds from its inputs). */
+export async function baseBuildConfigFromArgs(argv: readonly string[], env: NodeJS.ProcessEnv) {
   const { values, positionals } = parseFlags('base build', {
     args: [...argv],
     allowPositionals: true,
@@ -110,7 +107,7 @@ export async function baseBuildCommand(
   });
   if (positionals.length !== 1)
     throw new UsageError('expected the build context directory (model-oci base build <context>)');
-  const { raw, passwordFrom } = await rawRegistry(values, process.env);
+  const { raw, passwordFrom } = await rawRegistry(values, env);
   const config = await baseBuildConfig(
     {
       ...raw,
@@ -125,8 +122,17 @@ export async function baseBuildCommand(
       force: values.force,
       index: values.index,
     },
-    cliEdge(process.env, { password: passwordFrom }),
+    cliEdge(env, { password: passwordFrom }),
   );
+  return { config, values };
+}
+
+export async function baseBuildCommand(
+  argv: readonly string[],
+  io: CliIo,
+  signal: AbortSignal,
+): Promise<number> {
+  const { config, values } = await baseBuildConfigFromArgs(argv, process.env);
   const { result, indexed } = await runBaseBuild(
     config,
     {
@@ -150,11 +156,8 @@ export async function baseBuildCommand(
   return 0;
 }
 
-export async function indexRecordCommand(
-  argv: readonly string[],
-  io: CliIo,
-  signal: AbortSignal,
-): Promise<number> {
+/** `index record`'s flags → its config. */
+export async function indexRecordConfigFromArgs(argv: readonly string[], env: NodeJS.ProcessEnv) {
   const { values } = parseFlags('index record', {
     args: [...argv],
     options: {
@@ -166,11 +169,20 @@ export async function indexRecordCommand(
       ...UPLOAD_FLAGS,
     },
   });
-  const { raw, passwordFrom } = await rawRegistry(values, process.env);
+  const { raw, passwordFrom } = await rawRegistry(values, env);
   const config = await indexRecordConfig(
     { ...raw, index: values.index, from: values.from },
-    cliEdge(process.env, { password: passwordFrom }),
+    cliEdge(env, { password: passwordFrom }),
   );
+  return { config, values };
+}
+
+export async function indexRecordCommand(
+  argv: readonly string[],
+  io: CliIo,
+  signal: AbortSignal,
+): Promise<number> {
+  const { config, values } = await indexRecordConfigFromArgs(argv, process.env);
   const indexed = await runIndexRecord(config, credentialNote(values, io), signal);
   io.stdout(values.json ? `${JSON.stringify(indexed, null, 2)}\n` : formatRecorded(indexed));
   return 0;
@@ -203,11 +215,8 @@ export async function indexUpdateCommand(
   return 0;
 }
 
-export async function resolveCommand(
-  argv: readonly string[],
-  io: CliIo,
-  signal: AbortSignal,
-): Promise<number> {
+/** `resolve`'s flags → its config. */
+export async function resolveConfigFromArgs(argv: readonly string[], env: NodeJS.ProcessEnv) {
   const { values } = parseFlags('resolve', {
     args: [...argv],
     options: {
@@ -219,11 +228,20 @@ export async function resolveCommand(
       ...REGISTRY_FLAGS,
     },
   });
-  const { raw, passwordFrom } = await rawRegistry(values, process.env);
+  const { raw, passwordFrom } = await rawRegistry(values, env);
   const config = await resolveConfig(
     { ...raw, index: values.index, model: values.model, runtime: values.runtime },
-    cliEdge(process.env, { password: passwordFrom }),
+    cliEdge(env, { password: passwordFrom }),
   );
+  return { config, values };
+}
+
+export async function resolveCommand(
+  argv: readonly string[],
+  io: CliIo,
+  signal: AbortSignal,
+): Promise<number> {
+  const { config, values } = await resolveConfigFromArgs(argv, process.env);
   const { found } = await runResolve(config, credentialNote(values, io), signal);
   io.stdout(
     values.json

@@ -7,15 +7,7 @@ import { formatRecorded } from './compat-commands.ts';
 import { cliEdge } from './edge.ts';
 import type { CliIo } from './io.ts';
 import { progressPrinter } from './progress.ts';
-import {
-  credentialNote,
-  OUTPUT_HELP,
-  REGISTRY_FLAGS,
-  REGISTRY_HELP,
-  rawRegistry,
-  UPLOAD_FLAGS,
-  UPLOAD_HELP,
-} from './registry-flags.ts';
+import * as flags from './registry-flags.ts';
 import { formatBuildReport } from './report.ts';
 
 export const MODEL_BUILD_HELP = `Usage: model-oci model build <dir> --name <name> [options]
@@ -26,7 +18,7 @@ the run reports "skipped". Same weights with other metadata get a new manifest t
 
 Options:
   --name NAME            model name (required): [A-Za-z0-9._-], up to 128 characters
-  --to TARGET            oci-layout:PATH[:TAG] (default ${DEFAULT_TARGET}, tag "latest"),
+  --to TARGET            oci-layout:PATH[:TAG] (default ${DEFAULT_TARGET}; tag "latest" when none),
                          or a registry reference REGISTRY/REPO[:TAG]
   --tag TAG              an extra tag for the artifact (repeatable)
   --encoding tar|raw     tar layers (default) or one plain blob per file (for "oras pull")
@@ -45,9 +37,9 @@ Options:
   --force                build even if these weights are already there; re-pack every layer
   --dry-run              pack and report what would be written or pushed, and write nothing
   --mount-from REPO      a repository of the same registry whose blobs may be mounted (repeatable)
-${OUTPUT_HELP}
-${REGISTRY_HELP}
-${UPLOAD_HELP}`;
+${flags.OUTPUT_HELP}
+${flags.REGISTRY_HELP}
+${flags.UPLOAD_HELP}`;
 
 function parseBuildArgs(argv: readonly string[]) {
   return parseFlags('model build', {
@@ -74,8 +66,8 @@ function parseBuildArgs(argv: readonly string[]) {
       'dry-run': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       quiet: { type: 'boolean', default: false },
-      ...REGISTRY_FLAGS,
-      ...UPLOAD_FLAGS,
+      ...flags.REGISTRY_FLAGS,
+      ...flags.UPLOAD_FLAGS,
       'mount-from': { type: 'string', multiple: true, default: [] },
     },
   });
@@ -102,7 +94,7 @@ export async function modelBuildConfigFromArgs(
     throw new UsageError(
       `expected exactly one model directory, got ${positionals.length} (model-oci model build <dir> --name <name>)`,
     );
-  const { raw: registry, passwordFrom } = await rawRegistry(values, env);
+  const { raw: registry, passwordFrom } = await flags.rawRegistry(values, env);
   const config = await modelBuildConfig(
     {
       ...registry,
@@ -139,7 +131,7 @@ export async function modelBuildCommand(
   const { result, indexed } = await runModelBuild(
     config,
     {
-      ...credentialNote({ quiet }, io),
+      ...flags.credentialNote({ quiet }, io),
       onEvent: progressPrinter(
         (line) => io.stderr(`${line}\n`),
         quiet ? Number.POSITIVE_INFINITY : config.progressMs,

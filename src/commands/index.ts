@@ -3,6 +3,7 @@ import { type UpdateResult, updateIndex } from '../compat/index-update.ts';
 import { type Resolved, resolveModel } from '../compat/resolve.ts';
 import type { IndexConfig, IndexRecordConfig, ResolveConfig } from '../config/index-commands.ts';
 import { openTarget, withCatalog } from '../connect/targets.ts';
+import type { Target } from '../content/target.ts';
 import { targetTag } from '../content/target-ref.ts';
 import { UserError } from '../util/errors.ts';
 import { type RegistryHooks, withHooks } from './hooks.ts';
@@ -23,13 +24,29 @@ export async function runIndexRecord(
         : (config.from.digest ?? targetTag(config.from) ?? 'latest');
     const desc = await source.resolve(reference, signal);
     if (!desc) throw new UserError(`${config.labels.from} ${config.from.text}: nothing there to record`);
-    return await withCatalog(config.index, config.labels.index, storage, async (catalog, tag) => ({
-      where: `${catalog.displayName}:${tag}`,
-      ...(await recordAndUpdate(catalog, tag, source, desc.digest, signal)),
-    }));
+    return await onCatalog(config, hooks, 'push', (catalog, tag) =>
+      recordAndUpdate(catalog, tag, source, desc.digest, signal),
+    );
   } finally {
     await source.close?.();
   }
+}
+
+/** Runs `work` on the config's catalog; the result says where the index is (`REGISTRY/REPO:TAG`). */
+async function onCatalog<T>(
+  config: IndexConfig,
+  hooks: RegistryHooks,
+  access: 'pull' | 'push',
+  work: (catalog: Target, tag: string) => Promise<T>,
+): Promise<{ where: string } & T> {
+  const storage = withHooks(config.storage, hooks);
+  return withCatalog(
+    config.index,
+    config.labels.index,
+    storage,
+    async (catalog, tag) => ({ where: `${catalog.displayName}:${tag}`, ...(await work(catalog, tag)) }),
+    access,
+  );
 }
 
 /** `index update`: the index rebuilt from the records the catalog holds. */
@@ -38,15 +55,9 @@ export function runIndexUpdate(
   hooks: RegistryHooks = {},
   signal?: AbortSignal,
 ): Promise<{ where: string; index: UpdateResult }> {
-  return withCatalog(
-    config.index,
-    config.labels.index,
-    withHooks(config.storage, hooks),
-    async (catalog, tag) => ({
-      where: `${catalog.displayName}:${tag}`,
-      index: await updateIndex(catalog, tag, signal ? { signal } : {}),
-    }),
-  );
+  return onCatalog(config, hooks, 'push', async (catalog, tag) => ({
+    index: await updateIndex(catalog, tag, signal ? { signal } : {}),
+  }));
 }
 
 /** `resolve`: the model artifact and the newest compatible base image, from one read of the index. */
@@ -55,19 +66,8 @@ export function runResolve(
   hooks: RegistryHooks = {},
   signal?: AbortSignal,
 ): Promise<{ where: string; found: Resolved }> {
-  return withCatalog(
-    config.index,
-    config.labels.index,
-    withHooks(config.storage, hooks),
-    async (catalog, tag) => ({
-      where: `${catalog.displayName}:${tag}`,
-      found: await resolveModel(
-        catalog,
-        tag,
-        { model: config.model, ...(config.runtime ? { runtime: config.runtime } : {}) },
-        signal,
-      ),
-    }),
-    'pull',
-  );
+  const query = { model: config.model, ...(config.runtime ? { runtime: config.runtime } : {}) };
+  return onCatalog(config, hooks, 'pull', async (catalog, tag) => ({
+    found: await resolveModel(catalog, tag, query, signal),
+  }));
 }

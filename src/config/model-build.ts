@@ -73,7 +73,8 @@ export interface ModelBuildConfig {
   labels: { mountFrom: string; index: string };
 }
 
-export const DEFAULT_TARGET = 'oci-layout:./oci-layout';
+/** The embedded default: an OCI layout in the working directory (action.yml's `target` default too). */
+export const DEFAULT_TARGET = 'oci-layout:./oci-layout:latest';
 
 /** Layers at once: 4 to a registry (uploads overlap packing), 2 into a layout (the disk is the limit). */
 export const DEFAULT_CONCURRENCY = { registry: 4, layout: 2 } as const;

@@ -1,6 +1,7 @@
 import type { Descriptor } from '../oci/descriptor.ts';
 import { Sha256Counter } from '../oci/digest.ts';
-import { DigestMismatchError } from './errors.ts';
+import { MAX_MANIFEST_BYTES } from '../oci/manifest.ts';
+import { DigestMismatchError, SizeLimitError } from './errors.ts';
 import {
   type BlobMounter,
   type BlobWriter,
@@ -46,7 +47,13 @@ export function dryRunTarget(inner: Target): Target {
     fetchBlob: (desc, signal) => inner.fetchBlob(desc, signal),
     resolve: (reference, signal) => inner.resolve(reference, signal),
     fetchManifest: (desc, signal) => inner.fetchManifest(desc, signal),
-    putManifest: async () => {},
+    // A manifest the real target would refuse is refused here too.
+    putManifest: async (desc, bytes) => {
+      if (bytes.byteLength > MAX_MANIFEST_BYTES)
+        throw new SizeLimitError(
+          `manifest ${desc.digest} is ${bytes.byteLength} bytes; registries take at most 4 MiB`,
+        );
+    },
     tag: async () => {},
     close: async () => {
       await inner.close?.();

@@ -6,21 +6,21 @@ import type { Digest } from '../oci/digest.ts';
 // frame memory the compressor reads, so the main thread stays free to keep frames moving.
 // The worker's code is inline so a bundled dist/ needs no second file.
 const WORKER_SOURCE = `
-const { parentPort } = require('node:worker_threads');
-const { createHash } = require('node:crypto');
-const hashes = new Map();
-parentPort.on('message', (m) => {
-  if (m.op === 'update') {
-    let h = hashes.get(m.id);
-    if (!h) { h = { hash: createHash('sha256'), size: 0 }; hashes.set(m.id, h); }
-    for (const view of m.views) { h.hash.update(view); h.size += view.byteLength; }
-    parentPort.postMessage({ op: 'ack', seq: m.seq });
-  } else if (m.op === 'digest') {
-    const h = hashes.get(m.id) ?? { hash: createHash('sha256'), size: 0 };
-    hashes.delete(m.id);
-    parentPort.postMessage({ op: 'digest', seq: m.seq, digest: 'sha256:' + h.hash.digest('hex'), size: h.size });
-  }
-});
+  const { parentPort } = require('node:worker_threads');
+  const { createHash } = require('node:crypto');
+  const hashes = new Map();
+  parentPort.on('message', (m) => {
+    if (m.op === 'update') {
+      let h = hashes.get(m.id);
+      if (!h) { h = { hash: createHash('sha256'), size: 0 }; hashes.set(m.id, h); }
+      for (const view of m.views) { h.hash.update(view); h.size += view.byteLength; }
+      parentPort.postMessage({ op: 'ack', seq: m.seq });
+    } else if (m.op === 'digest') {
+      const h = hashes.get(m.id) ?? { hash: createHash('sha256'), size: 0 };
+      hashes.delete(m.id);
+      parentPort.postMessage({ op: 'digest', seq: m.seq, digest: 'sha256:' + h.hash.digest('hex'), size: h.size });
+    }
+  });
 `;
 
 interface Reply {

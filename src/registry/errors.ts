@@ -5,6 +5,15 @@ import { WriteLostError } from '../content/errors.ts';
  * method and status, the registry's own error code (`BLOB_UNKNOWN`, `DENIED`, …) and a URL with
  * its query string and user info removed — upload URLs and storage redirects carry signed state.
  */
+/** The request and the registry's answer to it, as an error carries them. */
+export interface RegistryDetails {
+  method: string;
+  url: string | URL;
+  status?: number;
+  code?: string;
+  cause?: unknown;
+}
+
 export class RegistryError extends Error {
   override readonly name: string = 'RegistryError';
   readonly method: string;
@@ -14,17 +23,7 @@ export class RegistryError extends Error {
   /** The server's Retry-After, in ms, when it sent one (a caller that retries itself honours it). */
   readonly retryAfterMs: number | undefined;
 
-  constructor(
-    message: string,
-    details: {
-      method: string;
-      url: string | URL;
-      status?: number;
-      code?: string;
-      cause?: unknown;
-      retryAfterMs?: number | undefined;
-    },
-  ) {
+  constructor(message: string, details: RegistryDetails & { retryAfterMs?: number | undefined }) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.method = details.method;
     this.url = redactUrl(details.url);
@@ -54,29 +53,12 @@ export class RegistryAuthError extends RegistryError {
  */
 export class UploadSessionLostError extends WriteLostError {
   override readonly name: string = 'UploadSessionLostError';
-  readonly method: string;
-  readonly url: string;
-  readonly status: number | undefined;
-  readonly code: string | undefined;
+  /** The request that found the session gone and the registry's answer (the URL redacted). */
+  readonly answer: RegistryError;
 
-  constructor(
-    message: string,
-    details: {
-      method: string;
-      url: string | URL;
-      status?: number;
-      code?: string;
-      cause?: unknown;
-      why: string;
-      ageMs: number;
-      confirmed: number;
-    },
-  ) {
+  constructor(message: string, details: RegistryDetails & { why: string; ageMs: number; confirmed: number }) {
     super(message, details);
-    this.method = details.method;
-    this.url = redactUrl(details.url);
-    this.status = details.status;
-    this.code = details.code;
+    this.answer = new RegistryError(message, details);
   }
 }
 

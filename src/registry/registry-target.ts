@@ -222,6 +222,11 @@ export class RegistryTarget implements Target, TagLister, ReferenceFetcher, Blob
   }
 
   async fetchManifest(desc: Descriptor, signal?: AbortSignal): Promise<Uint8Array> {
+    if (desc.size > MAX_MANIFEST_BYTES) {
+      throw new SizeLimitError(
+        `${this.displayName}: manifest ${desc.digest} is ${desc.size} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit`,
+      );
+    }
     const got = await this.fetchReference(desc.digest, signal);
     if (!got) throw new NotFoundError(`${this.displayName}: manifest ${desc.digest} is not there`);
     if (got.bytes.byteLength !== desc.size) {

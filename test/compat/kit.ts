@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { Target } from '../../src/content/target.ts';
 import type { Descriptor } from '../../src/oci/descriptor.ts';
 import { describeJson, encodeJson } from '../../src/oci/manifest.ts';
 import { MODEL_ARTIFACT_TYPE, MODEL_CONFIG, OCI_MANIFEST } from '../../src/oci/media-types.ts';
@@ -26,7 +27,7 @@ export interface Pushed {
 }
 
 async function pushManifest(
-  target: RegistryTarget,
+  target: Target,
   tag: string,
   config: { mediaType: string; bytes: Uint8Array },
   layerMediaType: string,
@@ -59,7 +60,7 @@ export interface BaseSpec {
 }
 
 /** A one-layer image whose manifest (or config labels) declare the runtime it provides. */
-export function pushBase(target: RegistryTarget, tag: string, spec: BaseSpec): Promise<Pushed> {
+export function pushBase(target: Target, tag: string, spec: BaseSpec): Promise<Pushed> {
   const declared: Record<string, string> = {};
   if (spec.runtime) declared['io.model-oci.runtime.name'] = spec.runtime;
   if (spec.version) declared['io.model-oci.runtime.version'] = spec.version;
@@ -86,7 +87,7 @@ export function pushBase(target: RegistryTarget, tag: string, spec: BaseSpec): P
 
 /** A tiny ModelPack artifact (one raw weight layer of random bytes) with the given annotations. */
 export function pushTinyModel(
-  target: RegistryTarget,
+  target: Target,
   tag: string,
   name: string,
   annotations: Record<string, string>,

@@ -213,9 +213,9 @@ describe('registry client under faults', () => {
     expect(failure).toBeInstanceOf(WriteLostError);
     expect(failure.name).toBe('UploadSessionLostError');
     const lost = failure as UploadSessionLostError;
-    expect(lost.status).toBe(404);
-    expect(lost.code).toMatch(/^BLOB_UPLOAD_(INVALID|UNKNOWN)$/);
-    expect(lost.url).not.toContain('?');
+    expect(lost.answer.status).toBe(404);
+    expect(lost.answer.code).toMatch(/^BLOB_UPLOAD_(INVALID|UNKNOWN)$/);
+    expect(lost.answer.url).not.toContain('?');
     expect(lost.message).toMatch(
       /^upload session lost after PATCH http:\/\/127\.0\.0\.1:\d+\/v2\/org\/m\/blobs\/uploads\//,
     );

@@ -139,7 +139,7 @@ export class OciLayoutTarget implements Target, TagLister, ReferenceFetcher {
     const writer = await this.openBlobWriter(signal);
     try {
       await writer.write(bytes);
-      return await writer.commit(desc);
+      return { stored: (await writer.commit(desc)).stored };
     } catch (err) {
       await writer.abort();
       throw err;
@@ -210,6 +210,11 @@ export class OciLayoutTarget implements Target, TagLister, ReferenceFetcher {
     tags: readonly string[],
     signal?: AbortSignal,
   ): Promise<void> {
+    if (bytes.byteLength > MAX_MANIFEST_BYTES) {
+      throw new SizeLimitError(
+        `manifest ${desc.digest} is ${bytes.byteLength} bytes; a manifest may be at most ${MAX_MANIFEST_BYTES} (registries refuse more)`,
+      );
+    }
     await this.putBlob(desc, bytes, signal);
     await this.tag(desc, tags, signal);
   }
