@@ -15,7 +15,7 @@ const LAYOUT_PREFIXES = ['oci-layout:', 'oci:'];
  * `plainHttp` names how the caller allows plain HTTP (`--plain-http HOST`), for the hint to a user
  * who wrote `http://…`.
  */
-export function parseTargetRef(text: string, plainHttp = '--plain-http HOST'): TargetRef {
+export function parseTargetRef(text: string, plainHttp = 'the plain-HTTP option for HOST'): TargetRef {
   const prefix = LAYOUT_PREFIXES.find((p) => text.startsWith(p));
   const scheme = /^(https?):\/\//i.exec(text);
   if (scheme) {
