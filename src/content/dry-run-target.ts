@@ -9,6 +9,7 @@ import {
   canFetchReference,
   canListTags,
   canMount,
+  canReadRanges,
   type Target,
 } from './target.ts';
 
@@ -64,6 +65,11 @@ export function dryRunTarget(inner: Target): Target {
   if (canFetchReference(inner))
     Object.assign(target, {
       fetchReference: (reference: string, signal?: AbortSignal) => inner.fetchReference(reference, signal),
+    });
+  if (canReadRanges(inner))
+    Object.assign(target, {
+      fetchBlobRange: (desc: Descriptor, start: number, end: number, signal?: AbortSignal) =>
+        inner.fetchBlobRange(desc, start, end, signal),
     });
   if (canMount(inner)) {
     const mounter: BlobMounter = {

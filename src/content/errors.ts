@@ -44,3 +44,8 @@ export class WriteLostError extends Error {
     this.confirmed = details.confirmed;
   }
 }
+
+/** A range of a blob was asked for and the storage answered with the whole blob (no Range support). */
+export class RangeUnsupportedError extends Error {
+  override readonly name: string = 'RangeUnsupportedError';
+}

@@ -95,6 +95,25 @@ export interface BlobMounter {
   mountBlob(desc: Descriptor, source: Target, signal?: AbortSignal): Promise<'mounted' | 'declined'>;
 }
 
+/**
+ * Capability: the bytes `[start, end)` of a blob, unverified — the caller checks the whole blob once
+ * its parts are together. What lets a large blob come over several connections at once, and a part
+ * that broke off continue where it stopped. RangeUnsupportedError when the storage sends the whole
+ * blob instead (the caller then reads it in one stream).
+ */
+export interface RangeReader {
+  fetchBlobRange(
+    desc: Descriptor,
+    start: number,
+    end: number,
+    signal?: AbortSignal,
+  ): Promise<AsyncIterable<Uint8Array>>;
+}
+
+export function canReadRanges(target: Target): target is Target & RangeReader {
+  return typeof (target as Partial<RangeReader>).fetchBlobRange === 'function';
+}
+
 export function canListTags(target: Target): target is Target & TagLister {
   return typeof (target as Partial<TagLister>).listTags === 'function';
 }

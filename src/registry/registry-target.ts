@@ -3,6 +3,7 @@ import type {
   BlobMounter,
   BlobWriter,
   FetchedManifest,
+  RangeReader,
   ReferenceFetcher,
   TagLister,
   Target,
@@ -13,7 +14,7 @@ import { MAX_MANIFEST_BYTES } from '../oci/manifest.ts';
 import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST } from '../oci/media-types.ts';
 import { parseReference, type Reference } from '../oci/reference.ts';
 import { errorMessage, UsageError } from '../util/errors.ts';
-import { fetchBlobResuming } from './blob-reader.ts';
+import { type BlobLocation, fetchBlobResuming, fetchRangeResuming } from './blob-reader.ts';
 import { ChunkedUpload } from './chunked-upload.ts';
 import { RegistryError, redactUrl } from './errors.ts';
 import {
@@ -55,9 +56,9 @@ export function clientOf(target: RegistryTarget): HttpClient {
  * A repository on a registry as a Target: blobs are HEADed before upload and skipped when there,
  * mounted from a sibling repository when the caller names one, and uploaded per the registry's
  * policy (chunked and resumable, or spooled and PUT whole); manifests are PUT byte for byte. Has
- * every capability: tag lists, one-GET reads by reference, cross-repository mounts.
+ * every capability: tag lists, one-GET reads by reference, cross-repository mounts, ranged reads.
  */
-export class RegistryTarget implements Target, TagLister, ReferenceFetcher, BlobMounter {
+export class RegistryTarget implements Target, TagLister, ReferenceFetcher, BlobMounter, RangeReader {
   readonly displayName: string;
   readonly registry: string;
   readonly repository: string;
@@ -187,16 +188,28 @@ export class RegistryTarget implements Target, TagLister, ReferenceFetcher, Blob
     return 'declined';
   }
 
+  private blobLocation(desc: Descriptor): BlobLocation {
+    return {
+      client: this.client,
+      path: this.path('blobs', desc.digest),
+      scopes: this.scopes,
+      notFound: () => new NotFoundError(`${this.displayName}: blob ${desc.digest} is not there`),
+    };
+  }
+
   /** Streams a blob, verified against the descriptor; a dropped transfer resumes with a Range request. */
   async fetchBlob(desc: Descriptor, signal?: AbortSignal): Promise<AsyncIterable<Uint8Array>> {
-    return fetchBlobResuming(
-      this.client,
-      this.path('blobs', desc.digest),
-      this.scopes,
-      desc,
-      signal,
-      () => new NotFoundError(`${this.displayName}: blob ${desc.digest} is not there`),
-    );
+    return fetchBlobResuming(this.blobLocation(desc), desc, signal);
+  }
+
+  /** Bytes `[start, end)` of a blob by a Range GET, resumed after drops, redirects re-resolved. */
+  fetchBlobRange(
+    desc: Descriptor,
+    start: number,
+    end: number,
+    signal?: AbortSignal,
+  ): Promise<AsyncIterable<Uint8Array>> {
+    return fetchRangeResuming(this.blobLocation(desc), desc, start, end, signal);
   }
 
   async resolve(reference: string, signal?: AbortSignal): Promise<Descriptor | undefined> {

@@ -41,7 +41,7 @@ async function repository(): Promise<TargetUnderTest> {
   return { target };
 }
 
-const full = { persists: true, lists: true, fetchesReferences: true };
+const full = { persists: true, lists: true, fetchesReferences: true, readsRanges: true };
 describeTargetConformance('OCI layout', layout, full);
 describeTargetConformance('registry repository', repository, full);
 describeTargetConformance(

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
 import { DigestMismatchError, NotFoundError, SizeLimitError } from '../../src/content/errors.ts';
-import { canFetchReference, canListTags, type Target } from '../../src/content/target.ts';
+import { canFetchReference, canListTags, canReadRanges, type Target } from '../../src/content/target.ts';
 import type { Descriptor } from '../../src/oci/descriptor.ts';
 import { sha256Digest } from '../../src/oci/digest.ts';
 import { describeJson, encodeJson, MAX_MANIFEST_BYTES } from '../../src/oci/manifest.ts';
@@ -22,6 +22,7 @@ export interface ConformanceOptions {
   /** The capabilities the implementation declares (checked, not assumed). */
   lists: boolean;
   fetchesReferences: boolean;
+  readsRanges: boolean;
 }
 
 const LAYER = 'application/vnd.oci.image.layer.v1.tar';
@@ -96,6 +97,35 @@ export function describeTargetConformance(
       expect(await failure(target.putBlob(wrong, new Uint8Array(bytes)))).toBeInstanceOf(DigestMismatchError);
       expect(await target.hasBlob(wrong.digest)).toBe(false);
     });
+
+    test.runIf(options.persists)(
+      'ranged reads: any [start, end) of a blob, and NotFoundError for an absent one',
+      async () => {
+        const { target } = await make();
+        expect(canReadRanges(target)).toBe(options.readsRanges);
+        if (!canReadRanges(target)) return;
+        const bytes = randomBytes(2 * 1024 * 1024 + 5);
+        const desc = blobOf(bytes);
+        await writeBlob(target, [bytes], desc);
+        const range = async (start: number, end: number) => {
+          const chunks: Uint8Array[] = [];
+          for await (const chunk of await target.fetchBlobRange(desc, start, end)) chunks.push(chunk);
+          return Buffer.concat(chunks);
+        };
+        for (const [start, end] of [
+          [0, desc.size],
+          [0, 1],
+          [1_000_000, 1_500_001],
+          [desc.size - 3, desc.size],
+          [17, 17],
+        ] as const) {
+          expect((await range(start, end)).equals(bytes.subarray(start, end))).toBe(true);
+        }
+        expect(await failure(target.fetchBlobRange(blobOf(randomBytes(9)), 0, 9))).toBeInstanceOf(
+          NotFoundError,
+        );
+      },
+    );
 
     test('a blob that is not there is a NotFoundError, a manifest that is not there resolves to nothing', async () => {
       const { target } = await make();

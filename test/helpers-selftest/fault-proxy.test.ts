@@ -418,6 +418,49 @@ describe('fault proxy in front of Distribution', () => {
     expect(seconds).toBeGreaterThanOrEqual(0.7);
     expect(seconds).toBeLessThan(10);
   });
+
+  it('throttles each connection to perConnectionBytesPerSecond: two at once get twice the bytes', async () => {
+    const data = randomBytes(8_000_000);
+    const digest = await pushBlob('selftest/per-connection', data);
+    proxy.setPerConnectionBytesPerSecond(8_000_000);
+    const get = () => call('GET', `/v2/selftest/per-connection/blobs/${digest}`);
+    let started = performance.now();
+    expect((await get()).body.equals(data)).toBe(true);
+    const one = (performance.now() - started) / 1000;
+    // Both in flight at once: the agent opens a second connection.
+    started = performance.now();
+    const both = await Promise.all([get(), get()]);
+    const two = (performance.now() - started) / 1000;
+    expect(both.every((r) => r.body.equals(data))).toBe(true);
+    expect(one).toBeGreaterThanOrEqual(0.7);
+    expect(two).toBeLessThan(one * 1.6);
+  });
+
+  it("'redirect-to-storage' sends blob GETs to another origin whose URLs expire", async () => {
+    const data = randomBytes(100_000);
+    const digest = await pushBlob('selftest/storage', data);
+    proxy.addRule({ match: isBlobGet, fault: { kind: 'redirect-to-storage', uses: 2 } });
+    const first = await request(`${proxy.url}/v2/selftest/storage/blobs/${digest}`, {
+      dispatcher: agent,
+      headers: { authorization: 'Bearer secret' },
+    });
+    await first.body.dump();
+    expect(first.statusCode).toBe(307);
+    const location = String(first.headers.location);
+    expect(location.startsWith(`${proxy.storageUrl}/`)).toBe(true);
+    expect(proxy.storageUrl).not.toBe(proxy.url);
+    // Range passes through to the registry; the URL works twice, then says it expired.
+    const ranged = await request(location, { dispatcher: agent, headers: { range: 'bytes=10-19' } });
+    expect(ranged.statusCode).toBe(206);
+    expect(Buffer.from(await ranged.body.arrayBuffer()).equals(data.subarray(10, 20))).toBe(true);
+    const whole = await request(location, { dispatcher: agent });
+    expect(Buffer.from(await whole.body.arrayBuffer()).equals(data)).toBe(true);
+    const expired = await request(location, { dispatcher: agent });
+    expect(expired.statusCode).toBe(403);
+    expect(await expired.body.text()).toContain('expired');
+    await proxy.idle();
+    expect(proxy.log.filter((e) => e.storage).map((e) => e.status)).toEqual([206, 200, 403]);
+  });
 });
 
 describe('fault proxy pass-through details', () => {

@@ -25,6 +25,8 @@ export interface ProxyRequest {
   /** Path and query, as on the request line (`/v2/org/model/blobs/uploads/?mount=…&from=…`). */
   url: string;
   headers: Record<string, string>;
+  /** True for requests to the storage listener (a presigned URL a 'redirect-to-storage' handed out). */
+  storage?: boolean;
 }
 
 /** How a canned answer is sent (faults 'respond' and 'cap-body'). */
@@ -78,7 +80,15 @@ export type Fault =
    */
   | ({ kind: 'cap-body'; maxBytes: number } & CannedAnswer)
   /** Forward after a pause (to trip client timeouts). */
-  | { kind: 'delay'; ms: number };
+  | { kind: 'delay'; ms: number }
+  /**
+   * Answer 307 with a presigned-looking URL on the proxy's storage listener (another origin, so no
+   * Authorization goes there), as registries on object storage do for blob GETs. The URL stops
+   * working (403, as S3 answers an expired signature) `expiresAfterMs` after it was handed out, or
+   * after `uses` requests; requests to it pass through the rules (with `storage: true`), then go
+   * upstream as the original request.
+   */
+  | { kind: 'redirect-to-storage'; expiresAfterMs?: number; uses?: number };
 
 export interface FaultRule {
   match(req: ProxyRequest): boolean;
@@ -108,6 +118,8 @@ export interface ProxyLogEntry {
   responseHeaders?: Record<string, string>;
   /** The kind of the rule that applied, if any ('cap-body' also when the body was small enough to pass). */
   fault?: Fault['kind'];
+  /** True for requests to the storage listener. */
+  storage?: boolean;
   /** The request as forwarded, when a 'rewrite' changed it. */
   rewrittenTo?: ProxyRequest;
   /** Why the exchange broke, when it broke for a reason other than an injected fault. */
@@ -122,6 +134,11 @@ export interface FaultProxyOptions {
    * 1 Gbit/s. Unthrottled when absent.
    */
   bytesPerSecond?: number;
+  /**
+   * Throttle each client connection on its own to this rate (on top of the shared one): what one
+   * connection to object storage gets, e.g. 40_000_000. Unthrottled when absent.
+   */
+  perConnectionBytesPerSecond?: number;
   /** Port to listen on (loopback); a free one when absent. */
   port?: number;
 }
@@ -136,6 +153,10 @@ export interface FaultProxy {
   clearRules(): void;
   /** Changes the throttle for bytes not yet passed; undefined lifts it. */
   setBytesPerSecond(bytesPerSecond: number | undefined): void;
+  /** Changes the per-connection throttle for connections and bytes from now on; undefined lifts it. */
+  setPerConnectionBytesPerSecond(bytesPerSecond: number | undefined): void;
+  /** 'http://127.0.0.1:PORT' of the storage listener that 'redirect-to-storage' points at. */
+  storageUrl: string;
   /** Every request seen, in order of arrival; entries fill in as exchanges progress. */
   log: ProxyLogEntry[];
   /** Resolves once no request is in flight (so log entries are final). */
@@ -243,6 +264,21 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     downPace = bps === undefined ? undefined : new Pace(bps);
   };
   setBytesPerSecond(options.bytesPerSecond);
+  let perConnection = options.perConnectionBytesPerSecond;
+  const connectionPaces = new WeakMap<object, { up: Pace; down: Pace; rate: number }>();
+  /** The per-connection pace of a request's socket, made on first use (with the rate of that time). */
+  const paceOf = (socket: object, direction: 'up' | 'down'): Pace | undefined => {
+    if (perConnection === undefined) return undefined;
+    let paces = connectionPaces.get(socket);
+    if (!paces || paces.rate !== perConnection) {
+      paces = { up: new Pace(perConnection), down: new Pace(perConnection), rate: perConnection };
+      connectionPaces.set(socket, paces);
+    }
+    return paces[direction];
+  };
+  /** Presigned storage URLs handed out: id → when it stops working and how many uses are left. */
+  const grants = new Map<string, { expiresAt: number; usesLeft: number; path: string }>();
+  let grantCount = 0;
 
   let inFlight = 0;
   let idleWaiters: (() => void)[] = [];
@@ -250,6 +286,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const pickRule = (req: ProxyRequest): FaultRule | undefined => {
     for (const slot of rules) {
       if (slot.left <= 0 || !slot.rule.match(req)) continue;
+      // Storage serves what it was sent to; it does not redirect again.
+      if (req.storage && slot.rule.fault.kind === 'redirect-to-storage') continue;
       slot.left--;
       slot.hits++;
       return slot.rule;
@@ -257,14 +295,14 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     return undefined;
   };
 
-  const server = http.createServer(
-    // Slow throttled uploads must not be cut off by Node's own request timeout.
-    { requestTimeout: 0 },
-    (req, res) => {
+  const onRequest =
+    (storage: boolean) =>
+    (req: http.IncomingMessage, res: http.ServerResponse): void => {
       const info: ProxyRequest = {
         method: req.method ?? 'GET',
         url: req.url ?? '/',
         headers: headerRecord(req.rawHeaders),
+        ...(storage ? { storage: true } : {}),
       };
       const entry: ProxyLogEntry = {
         method: info.method,
@@ -273,6 +311,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         bytesReceived: 0,
         bytesForwarded: 0,
         bytesSent: 0,
+        ...(storage ? { storage: true } : {}),
       };
       log.push(entry);
       // Listening from the start: a 'close' that happened while a fault held the request must not be missed.
@@ -295,13 +334,16 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
           idleWaiters = [];
           for (const w of waiters) w();
         });
-    },
-  );
+    };
+  // Slow throttled uploads must not be cut off by Node's own request timeout.
+  const server = http.createServer({ requestTimeout: 0 }, onRequest(false));
+  const storageServer = http.createServer({ requestTimeout: 0 }, onRequest(true));
 
   /** The request body from the client, paced and counted. */
   async function* clientBody({ req, entry }: Exchange): AsyncGenerator<Buffer> {
     for await (const chunk of req as AsyncIterable<Buffer>) {
       await upPace?.take(chunk.length);
+      await paceOf(req.socket, 'up')?.take(chunk.length);
       entry.bytesReceived += chunk.length;
       yield chunk;
     }
@@ -332,7 +374,29 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     await ex.closed;
   }
 
-  async function handle(ex: Exchange, info: ProxyRequest): Promise<void> {
+  /** A storage request: its grant checked (403 when expired or used up), then as the original request. */
+  function redeem(ex: Exchange, info: ProxyRequest): ProxyRequest | undefined {
+    const id = pathOf(info.url).split('/')[1] ?? '';
+    const grant = grants.get(id);
+    if (!grant || grant.usesLeft <= 0 || performance.now() > grant.expiresAt) {
+      void answer(ex, {
+        status: 403,
+        headers: { 'content-type': 'application/xml' },
+        body: '<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>',
+      });
+      return undefined;
+    }
+    grant.usesLeft--;
+    return { ...info, url: grant.path };
+  }
+
+  async function handle(ex: Exchange, incoming: ProxyRequest): Promise<void> {
+    let info = incoming;
+    if (info.storage) {
+      const original = redeem(ex, info);
+      if (!original) return ex.closed;
+      info = original;
+    }
     const fault = pickRule({ ...info, headers: { ...info.headers } })?.fault;
     if (fault) ex.entry.fault = fault.kind;
     switch (fault?.kind) {
@@ -358,6 +422,16 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         return forward(ex, info, { addHeaders: fault.headers });
       case 'cap-body':
         return capBody(ex, info, fault);
+      case 'redirect-to-storage': {
+        const id = `g${++grantCount}`;
+        grants.set(id, {
+          expiresAt: performance.now() + (fault.expiresAfterMs ?? 10 * 60_000),
+          usesLeft: fault.uses ?? Number.POSITIVE_INFINITY,
+          path: info.url,
+        });
+        const location = `${storageUrl}/${id}${pathOf(info.url)}?X-Amz-Signature=${id}`;
+        return answer(ex, { status: 307, headers: { location } });
+      }
       case 'delay': {
         // Cut short when the client leaves, so no timer outlives the exchange (forward then notes the why).
         const cancel = new AbortController();
@@ -495,6 +569,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
           if (cutAt !== undefined && entry.bytesSent + chunk.length > cutAt) {
             const piece = chunk.subarray(0, cutAt - entry.bytesSent);
             await downPace?.take(piece.length);
+            await paceOf(req.socket, 'down')?.take(piece.length);
             res.flushHeaders(); // so the headers go out even when no body byte does
             if (piece.length > 0) await writeFlushed(res, piece);
             entry.bytesSent += piece.length;
@@ -505,6 +580,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
             return;
           }
           await downPace?.take(chunk.length);
+          await paceOf(req.socket, 'down')?.take(chunk.length);
           await write(res, chunk);
           entry.bytesSent += chunk.length;
         }
@@ -561,6 +637,11 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   });
   const { port } = server.address() as AddressInfo;
   const host = `127.0.0.1:${port}`;
+  await new Promise<void>((resolve, reject) => {
+    storageServer.once('error', reject);
+    storageServer.listen(0, '127.0.0.1', () => resolve());
+  });
+  const storageUrl = `http://127.0.0.1:${(storageServer.address() as AddressInfo).port}`;
 
   return {
     host,
@@ -583,13 +664,20 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       rules.length = 0;
     },
     setBytesPerSecond,
+    setPerConnectionBytesPerSecond(bps) {
+      perConnection = bps;
+    },
+    storageUrl,
     idle() {
       if (inFlight === 0) return Promise.resolve();
       return new Promise((resolve) => idleWaiters.push(resolve));
     },
     async stop() {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      const closed = Promise.all(
+        [server, storageServer].map((s) => new Promise<void>((resolve) => s.close(() => resolve()))),
+      );
       server.closeAllConnections();
+      storageServer.closeAllConnections();
       agent.destroy();
       await closed;
     },

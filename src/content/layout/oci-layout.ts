@@ -9,7 +9,14 @@ import { expectObject, parseJson } from '../../oci/validate.ts';
 import { errnoCode, throwIfAborted, UserError } from '../../util/errors.ts';
 import { writeFileAtomic } from '../../util/fs-atomic.ts';
 import { DigestMismatchError, NotFoundError, SizeLimitError } from '../errors.ts';
-import type { BlobWriter, FetchedManifest, ReferenceFetcher, TagLister, Target } from '../target.ts';
+import type {
+  BlobWriter,
+  FetchedManifest,
+  RangeReader,
+  ReferenceFetcher,
+  TagLister,
+  Target,
+} from '../target.ts';
 import { verifiedStream } from '../verified-stream.ts';
 import { BlobFileWriter } from './blob-file-writer.ts';
 import {
@@ -41,7 +48,7 @@ export interface LayoutOptions {
   directIo?: boolean;
 }
 
-export class OciLayoutTarget implements Target, TagLister, ReferenceFetcher {
+export class OciLayoutTarget implements Target, TagLister, ReferenceFetcher, RangeReader {
   readonly displayName: string;
   readonly root: string;
   private readonly indexPath: string;
@@ -155,6 +162,25 @@ export class OciLayoutTarget implements Target, TagLister, ReferenceFetcher {
       throw err;
     });
     return verifiedStream(desc, createReadStream(file, { highWaterMark: 1 << 20 }), this.displayName);
+  }
+
+  /** Bytes `[start, end)` of a blob file, unverified (the caller checks the whole). */
+  async fetchBlobRange(desc: Descriptor, start: number, end: number): Promise<AsyncIterable<Uint8Array>> {
+    const file = this.blobPath(desc.digest);
+    const size = await stat(file).then(
+      (s) => s.size,
+      (err: unknown) => {
+        if (errnoCode(err) === 'ENOENT')
+          throw new NotFoundError(`${this.displayName}: blob ${desc.digest} is not there`);
+        throw err;
+      },
+    );
+    if (end > size)
+      throw new DigestMismatchError(
+        `${this.displayName}: blob ${desc.digest} is ${size} bytes, shorter than its descriptor's ${desc.size}`,
+      );
+    if (start === end) return (async function* () {})();
+    return createReadStream(file, { start, end: end - 1, highWaterMark: 1 << 20 });
   }
 
   async resolve(reference: string): Promise<Descriptor | undefined> {
