@@ -33,3 +33,53 @@ export async function mapConcurrent<T, R>(
   throwIfAborted(signal);
   return results;
 }
+
+/**
+ * Permits shared by independent tasks (the connections of a pull, split among its blobs): acquire
+ * waits for a free one, in order of asking.
+ */
+export class Semaphore {
+  private free: number;
+  private readonly waiters: Array<() => void> = [];
+
+  constructor(permits: number) {
+    if (!(permits >= 1)) throw new RangeError(`a semaphore needs at least one permit, got ${permits}`);
+    this.free = permits;
+  }
+
+  async acquire(signal?: AbortSignal): Promise<void> {
+    throwIfAborted(signal);
+    if (this.free > 0) {
+      this.free--;
+      return;
+    }
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => {
+        const at = this.waiters.indexOf(grant);
+        if (at >= 0) this.waiters.splice(at, 1);
+        reject(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+      };
+      const grant = (): void => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      this.waiters.push(grant);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  release(): void {
+    const next = this.waiters.shift();
+    if (next) next();
+    else this.free++;
+  }
+
+  async run<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    await this.acquire(signal);
+    try {
+      return await fn();
+    } finally {
+      this.release();
+    }
+  }
+}

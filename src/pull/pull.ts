@@ -1,0 +1,234 @@
+import { createHash } from 'node:crypto';
+import { mkdir, open, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { fetchReference } from '../content/read.ts';
+import type { Target } from '../content/target.ts';
+import { matchesAny, statKeyOf } from '../model/source.ts';
+import type { Descriptor } from '../oci/descriptor.ts';
+import type { Digest } from '../oci/digest.ts';
+import { isDigest } from '../oci/digest.ts';
+import { errnoCode, UserError } from '../util/errors.ts';
+import { mapConcurrent, Semaphore } from '../util/limiter.ts';
+import { commitEntries } from './commit.ts';
+import { pullLayer } from './layer-pull.ts';
+import { type LayerPlan, type PullPlan, planPull } from './plan.ts';
+import { PullState } from './pull-state.ts';
+
+export type PullEvent =
+  | { type: 'progress'; phase: 'pull' | 'verify'; done: number; total: number }
+  | { type: 'phase'; message: string }
+  | { type: 'warning'; message: string };
+
+export interface PullTuning {
+  /** Connections at once, over every blob. */
+  connections: number;
+  /** Bytes per ranged request of a large blob. */
+  partSize: number;
+  /** Layers fetched at once. */
+  layers: number;
+  /** zstd frames decompressed at once. */
+  decodeParallel: number;
+}
+
+export interface PullOptions {
+  target: Target;
+  /** Tag or digest in the target. */
+  reference: string;
+  dir: string;
+  include?: readonly string[];
+  exclude?: readonly string[];
+  /** Hash the files already in DIR instead of trusting the stat cache. */
+  verify?: boolean;
+  /** The image an image index stands for (`linux/amd64`); the layers are the same on every platform. */
+  platform: string;
+  tuning: PullTuning;
+  signal?: AbortSignal | undefined;
+  onEvent?: (event: PullEvent) => void;
+}
+
+export type LayerState = 'pulled' | 'resumed' | 'present' | 'excluded';
+
+export interface PullResult {
+  /** `target@digest` of what was pulled (for an image index: the index). */
+  reference: string;
+  manifest: Descriptor;
+  index?: Descriptor;
+  weightsDigest?: string;
+  dir: string;
+  layers: { name: string; digest: Digest; size: number; state: LayerState; fetched: number }[];
+  files: { path: string; size: number; digest: Digest }[];
+  /** Blob bytes transferred by this run. */
+  fetchedBytes: number;
+  durationMs: number;
+}
+
+async function hashFile(file: string): Promise<Digest> {
+  const hash = createHash('sha256');
+  const handle = await open(file, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(4 << 20);
+    for (;;) {
+      const { bytesRead } = await handle.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      hash.update(buf.subarray(0, bytesRead));
+    }
+  } finally {
+    await handle.close();
+  }
+  return `sha256:${hash.digest('hex')}`;
+}
+
+/** Whether DIR already holds this file, by the stat cache or (not cached, or `verify`) by hashing it. */
+async function isPresent(
+  state: PullState,
+  file: { path: string; size: number; digest: Digest },
+  verify: boolean,
+): Promise<boolean> {
+  const abs = path.join(state.dir, file.path);
+  const info = await stat(abs, { bigint: true }).catch(() => undefined);
+  if (!info?.isFile() || Number(info.size) !== file.size) return false;
+  const key = statKeyOf(info);
+  const cached = verify ? undefined : state.cache.lookup(file.path, key);
+  if (cached) return cached === file.digest;
+  const digest = await hashFile(abs);
+  if (digest === file.digest) state.cache.record(file.path, key, digest);
+  return digest === file.digest;
+}
+
+function selector(include: readonly string[] | undefined, exclude: readonly string[] | undefined) {
+  return (file: string) =>
+    (!include?.length || matchesAny(file, include)) && !(exclude?.length && matchesAny(file, exclude));
+}
+
+/**
+ * `model pull`: the artifact (or image) REF into DIR, the build run backwards — resolve, plan,
+ * skip what DIR already holds, fetch the other layers in parallel (large blobs over several ranged
+ * connections), decompress frames on every core, verify blob, diffID and every file, and rename
+ * files into place. One pull at a time per DIR (a lock); an interrupted one resumes.
+ */
+export async function pullModel(options: PullOptions): Promise<PullResult> {
+  const started = performance.now();
+  const { target, signal } = options;
+  const where = `${target.displayName}${isDigest(options.reference) ? '@' : ':'}${options.reference}`;
+  const fetched = await fetchReference(target, options.reference, signal);
+  if (!fetched) throw new UserError(`${where} not found`);
+  const plan = await planPull(target, fetched, { platform: options.platform, signal });
+
+  const dir = path.resolve(options.dir);
+  const info = await stat(dir).catch((err: unknown) => {
+    if (errnoCode(err) === 'ENOENT') return undefined;
+    throw err;
+  });
+  if (info && !info.isDirectory()) throw new UserError(`--to ${options.dir}: not a directory`);
+  await mkdir(dir, { recursive: true });
+  const state = await PullState.open(dir, {
+    signal,
+    onWait: (holder) =>
+      options.onEvent?.({
+        type: 'phase',
+        message: `waiting for another pull into ${dir} (${holder}) to finish`,
+      }),
+  });
+  try {
+    return await pullPlanned(options, plan, state, started);
+  } finally {
+    await state.close();
+  }
+}
+
+async function pullPlanned(
+  options: PullOptions,
+  plan: PullPlan,
+  state: PullState,
+  started: number,
+): Promise<PullResult> {
+  const wanted = selector(options.include, options.exclude);
+  const layers: PullResult['layers'] = [];
+  const files: PullResult['files'] = [];
+  const todo: LayerPlan[] = [];
+  for (const layer of plan.layers) {
+    const entry = {
+      name: layer.name,
+      digest: layer.descriptor.digest,
+      size: layer.descriptor.size,
+      fetched: 0,
+    };
+    const mine = layer.files?.filter((f) => wanted(f.path));
+    if (mine && mine.length === 0) {
+      layers.push({ ...entry, state: 'excluded' });
+      continue;
+    }
+    let present = mine !== undefined;
+    for (const file of mine ?? []) {
+      if (!(await isPresent(state, file, options.verify ?? false))) {
+        present = false;
+        break;
+      }
+    }
+    if (present) {
+      layers.push({ ...entry, state: 'present' });
+      files.push(...mine!);
+    } else todo.push(layer);
+  }
+
+  const total = todo.reduce((sum, l) => sum + l.descriptor.size, 0);
+  let done = 0;
+  const connections = new Semaphore(options.tuning.connections);
+  const pulled = await mapConcurrent(
+    todo,
+    options.tuning.layers,
+    async (layer, _i, signal) => {
+      const outcome = await pullLayer(layer, {
+        target: options.target,
+        state,
+        fetch: {
+          partSize: options.tuning.partSize,
+          connections,
+          window: options.tuning.connections,
+          onBytes: (n) => {
+            done += n;
+            options.onEvent?.({ type: 'progress', phase: 'pull', done, total });
+          },
+        },
+        decodeParallel: options.tuning.decodeParallel,
+        wanted,
+        signal,
+      });
+      const placed = await commitEntries(outcome.entries, state, `layer ${layer.name}`);
+      if (outcome.resumedAt > 0)
+        options.onEvent?.({
+          type: 'phase',
+          message: `${layer.name}: resumed at byte ${outcome.resumedAt} of ${layer.descriptor.size}`,
+        });
+      return { layer, outcome, placed };
+    },
+    options.signal,
+  );
+  let fetchedBytes = 0;
+  for (const { layer, outcome, placed } of pulled) {
+    fetchedBytes += outcome.fetched;
+    layers.push({
+      name: layer.name,
+      digest: layer.descriptor.digest,
+      size: layer.descriptor.size,
+      state: outcome.resumedAt > 0 ? 'resumed' : 'pulled',
+      fetched: outcome.fetched,
+    });
+    files.push(...placed);
+  }
+  const order = new Map(plan.layers.map((l, i) => [l.descriptor.digest, i]));
+  layers.sort((a, b) => order.get(a.digest)! - order.get(b.digest)!);
+  files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const top = plan.index ?? plan.manifest;
+  return {
+    reference: `${options.target.displayName}@${top.digest}`,
+    manifest: plan.manifest,
+    ...(plan.index ? { index: plan.index } : {}),
+    ...(plan.weightsDigest ? { weightsDigest: plan.weightsDigest } : {}),
+    dir: state.dir,
+    layers,
+    files,
+    fetchedBytes,
+    durationMs: Math.round(performance.now() - started),
+  };
+}
