@@ -49,6 +49,10 @@ const INPUTS: Record<OptionKey, string> = {
   image: 'target',
   from: 'target',
   model: 'name',
+  to: 'path',
+  verify: 'verify',
+  connections: 'connections',
+  partSize: 'part-size',
 };
 
 /** The Action's edge: the step's environment and the inputs' names. */

@@ -34,6 +34,10 @@ const FLAGS: Record<OptionKey, string> = {
   image: '--image',
   from: '--from',
   model: '--model',
+  to: '--to',
+  verify: '--verify',
+  connections: '--connections',
+  partSize: '--part-size',
 };
 
 /** The CLI's edge: the process environment and the flags' names. */

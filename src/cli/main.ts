@@ -12,6 +12,7 @@ import {
 import type { CliIo } from './io.ts';
 import { MODEL_BUILD_HELP, modelBuildCommand } from './model-build.ts';
 import { MODEL_INSPECT_HELP, modelInspectCommand } from './model-inspect.ts';
+import { MODEL_PULL_HELP, modelPullCommand } from './model-pull.ts';
 
 export const VERSION = packageJson.version;
 
@@ -20,6 +21,7 @@ const HELP = `model-oci ${VERSION}: build LLM weights into reproducible, zstd-co
 Usage:
   model-oci model build <dir> --name <name> [--to oci-layout:PATH[:TAG] | REGISTRY/REPO:TAG] [options]
   model-oci model inspect --from REGISTRY/REPO:TAG | oci-layout:PATH:TAG [--json]
+  model-oci model pull REGISTRY/REPO:TAG | oci-layout:PATH:TAG --to DIR [options]
   model-oci base build <context> --image REGISTRY/REPO:TAG [options]
   model-oci index record --index REGISTRY/CATALOG:TAG --from REGISTRY/REPO[:TAG|@DIGEST]
   model-oci index update --index REGISTRY/CATALOG:TAG
@@ -44,6 +46,7 @@ const GROUPS: Record<string, { summary: string; commands: Record<string, Command
     commands: {
       build: { help: MODEL_BUILD_HELP, run: modelBuildCommand },
       inspect: { help: MODEL_INSPECT_HELP, run: modelInspectCommand },
+      pull: { help: MODEL_PULL_HELP, run: modelPullCommand },
     },
   },
   base: {

@@ -1,7 +1,10 @@
 import type { BuildEvent } from '../model/build.ts';
+import type { PullEvent } from '../pull/pull.ts';
 import { formatBytes, formatRate } from '../util/format.ts';
 
 export const DEFAULT_PROGRESS_MS = 2000;
+
+const VERBS = { hash: 'hashing', pack: 'packing', pull: 'pulling', verify: 'verifying' } as const;
 
 /** Progress lines at most every 2 s, or every MODEL_OCI_PROGRESS_MS milliseconds. */
 export function progressInterval(env: NodeJS.ProcessEnv = process.env): number {
@@ -18,7 +21,7 @@ export function progressInterval(env: NodeJS.ProcessEnv = process.env): number {
 export function progressPrinter(
   write: (line: string) => void,
   intervalMs = DEFAULT_PROGRESS_MS,
-): (event: BuildEvent) => void {
+): (event: BuildEvent | PullEvent) => void {
   const started = performance.now();
   let lastPrint = started;
   let phaseStart = started;
@@ -38,7 +41,7 @@ export function progressPrinter(
     if (now - lastPrint < intervalMs) return;
     lastPrint = now;
     const percent = event.total > 0 ? Math.floor((event.done / event.total) * 100) : 100;
-    const verb = event.phase === 'hash' ? 'hashing' : 'packing';
+    const verb = VERBS[event.phase];
     const rate = formatRate(event.done - phaseDoneAtStart, now - phaseStart);
     write(`${verb} ${formatBytes(event.done)} / ${formatBytes(event.total)} (${percent}%), ${rate}`);
   };

@@ -38,7 +38,11 @@ export type OptionKey =
   | 'builder'
   | 'image'
   | 'from'
-  | 'model';
+  | 'model'
+  | 'to'
+  | 'verify'
+  | 'connections'
+  | 'partSize';
 
 export type Namer = (key: OptionKey) => string;
 
