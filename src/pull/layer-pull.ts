@@ -278,6 +278,7 @@ function verifyLayer(
       `${where}: blob ${desc.digest} does not match its digest (its bytes hash to ${blobDigest})`,
     );
   const diffId: Digest | undefined = got.diffHash ? `sha256:${got.diffHash.digest('hex')}` : undefined;
+  if (!layer.diffId) throw new Error(`${where}: no diffID to check it against`);
   if (diffId && diffId !== layer.diffId)
     throw new IntegrityError(
       `${where}: the content does not match the diffID ${layer.diffId} (it hashes to ${diffId})`,

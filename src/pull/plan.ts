@@ -20,8 +20,11 @@ export interface PlannedFile {
 
 export interface LayerPlan {
   descriptor: Descriptor;
-  /** sha256 of the uncompressed content (the tar, or the file of a raw layer), from the config. */
-  diffId: Digest;
+  /**
+   * sha256 of the uncompressed content (the tar, or the file of a raw layer), from the config; read
+   * by withDiffIds only when a layer is fetched (a directory that holds the model reads no blob).
+   */
+  diffId: Digest | undefined;
   encoding: PullEncoding;
   /** The files the layer promises; undefined for a tar of another tool that lists none. */
   files: PlannedFile[] | undefined;
@@ -36,6 +39,9 @@ export interface PullPlan {
   manifest: Descriptor;
   /** What the user asked for, when it was an index (the image form). */
   index?: Descriptor;
+  config: Descriptor;
+  /** `target@digest` of the manifest, for messages. */
+  where: string;
   layers: LayerPlan[];
   /** Digest of the weights listing, when the artifact states it. */
   weightsDigest?: string;
@@ -100,6 +106,24 @@ function diffIdsOf(config: Descriptor, bytes: Uint8Array, where: string): Digest
   });
 }
 
+/** The plan with every layer's diffID, from the config (one small blob read). */
+export async function withDiffIds(target: Target, plan: PullPlan, signal?: AbortSignal): Promise<PullPlan> {
+  const { where } = plan;
+  const bytes = await readSmallBlob(target, plan.config, MAX_CONFIG_BYTES, signal);
+  const diffIds = diffIdsOf(plan.config, bytes, where);
+  if (diffIds.length !== plan.layers.length)
+    throw new InvalidDocumentError(
+      `${where} config`,
+      `lists ${diffIds.length} diffIDs for ${plan.layers.length} layers`,
+    );
+  const layers = plan.layers.map((layer, i) => {
+    if (layer.encoding === 'raw' && diffIds[i] !== layer.descriptor.digest)
+      throw new InvalidDocumentError(`${where} config`, `the diffID of raw layer ${i} is not its digest`);
+    return { ...layer, diffId: diffIds[i]! };
+  });
+  return { ...plan, layers };
+}
+
 /** The platform image an index holds for `platform` (`os/arch`), else its first real one. */
 function pickPlatform(
   doc: Extract<ManifestDocument, { type: 'index' }>,
@@ -116,7 +140,7 @@ function pickPlatform(
 
 /**
  * What to pull from a manifest (a model artifact or an image; an index: its image for `platform`,
- * whose layers are the same blobs): every layer with its encoding, diffID and promised files.
+ * whose layers are the same blobs): every layer with its encoding and promised files.
  */
 export async function planPull(
   target: Target,
@@ -136,13 +160,6 @@ export async function planPull(
     doc = parseManifestDocument(await target.fetchManifest(image, options.signal), where, image.mediaType);
     if (doc.type !== 'manifest') throw new UserError(`${where}: an index inside an index is not a model`);
   }
-  const configBytes = await readSmallBlob(target, doc.config, MAX_CONFIG_BYTES, options.signal);
-  const diffIds = diffIdsOf(doc.config, configBytes, where);
-  if (diffIds.length !== doc.layers.length)
-    throw new InvalidDocumentError(
-      `${where} config`,
-      `lists ${diffIds.length} diffIDs for ${doc.layers.length} layers`,
-    );
   const layers = doc.layers.map((layer, i): LayerPlan => {
     const layerWhere = `${where} layer ${i}`;
     const encoding = encodingOf(layer.mediaType);
@@ -153,12 +170,10 @@ export async function planPull(
       const path = layer.annotations?.[ANNOTATION.modelFilepath] ?? title;
       if (!path) throw new UserError(`${layerWhere}: a raw layer without a file path (no title or filepath)`);
       files = [{ path: safeRelativePath(path, layerWhere), size: layer.size, digest: layer.digest }];
-      if (diffIds[i] !== layer.digest)
-        throw new InvalidDocumentError(`${where} config`, `the diffID of raw layer ${i} is not its digest`);
     }
     return {
       descriptor: layer,
-      diffId: diffIds[i]!,
+      diffId: undefined,
       encoding,
       files,
       name: title ?? layer.digest,
@@ -174,6 +189,8 @@ export async function planPull(
   return {
     manifest: chosen,
     ...(index ? { index } : {}),
+    config: doc.config,
+    where,
     layers,
     ...(weightsDigest ? { weightsDigest } : {}),
   };

@@ -11,7 +11,7 @@ import { errnoCode, UserError } from '../util/errors.ts';
 import { mapConcurrent, Semaphore } from '../util/limiter.ts';
 import { commitEntries } from './commit.ts';
 import { pullLayer } from './layer-pull.ts';
-import { type LayerPlan, type PullPlan, planPull } from './plan.ts';
+import { type LayerPlan, type PullPlan, planPull, withDiffIds } from './plan.ts';
 import { PullState } from './pull-state.ts';
 
 export type PullEvent =
@@ -171,6 +171,15 @@ async function pullPlanned(
     } else todo.push(layer);
   }
 
+  if (todo.length > 0) {
+    const diffIds = new Map(
+      (await withDiffIds(options.target, plan, options.signal)).layers.map((l) => [
+        l.descriptor.digest,
+        l.diffId,
+      ]),
+    );
+    for (const layer of todo) layer.diffId = diffIds.get(layer.descriptor.digest);
+  }
   const total = todo.reduce((sum, l) => sum + l.descriptor.size, 0);
   let done = 0;
   const connections = new Semaphore(options.tuning.connections);
