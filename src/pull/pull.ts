@@ -204,6 +204,7 @@ async function pullPlanned(
         signal,
       });
       const placed = await commitEntries(outcome.entries, state, `layer ${layer.name}`);
+      await state.dropPartial(layer.descriptor.digest);
       if (outcome.resumedAt > 0)
         options.onEvent?.({
           type: 'phase',
