@@ -36,8 +36,9 @@ export async function commitEntries(
   const { dir } = state;
   const touched = new Set<string>();
   const placed: PlacedFile[] = [];
+  // Every destination is checked before the first rename: a layer goes in whole or not at all.
+  for (const entry of entries) await ensureRealParents(dir, entry.path, where);
   for (const entry of entries) {
-    await ensureRealParents(dir, entry.path, where);
     const final = path.join(dir, entry.path);
     touched.add(path.dirname(final));
     const existing = await lstatOrUndefined(final);

@@ -203,8 +203,14 @@ async function pullPlanned(
         wanted,
         signal,
       });
-      const placed = await commitEntries(outcome.entries, state, `layer ${layer.name}`);
-      await state.dropPartial(layer.descriptor.digest);
+      let placed: Awaited<ReturnType<typeof commitEntries>>;
+      try {
+        placed = await commitEntries(outcome.entries, state, `layer ${layer.name}`);
+      } finally {
+        // Renamed files are gone from their temp names; what is left there was not placed.
+        for (const entry of outcome.entries) if (entry.kind === 'file') await entry.staged.discard();
+        await state.dropPartial(layer.descriptor.digest);
+      }
       if (outcome.resumedAt > 0)
         options.onEvent?.({
           type: 'phase',
