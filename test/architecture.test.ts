@@ -27,7 +27,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   compat: ['oci', 'content', 'util'],
   pull: ['oci', 'content', 'model', 'util'],
   connect: ['oci', 'content', 'registry', 'base', 'util'],
-  config: ['oci', 'content', 'registry', 'model', 'pack', 'base', 'connect', 'util'],
+  config: ['oci', 'content', 'registry', 'model', 'pack', 'base', 'pull', 'connect', 'util'],
   commands: [
     'oci',
     'content',

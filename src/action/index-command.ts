@@ -50,6 +50,7 @@ export async function runResolveCommand(signal: AbortSignal): Promise<void> {
   );
   core.setOutput('model-digest', found.model.digest);
   core.setOutput('model-ref', found.model.ref);
+  core.setOutput('image-ref', found.model.image?.ref ?? '');
   core.setOutput('base-digest', found.base.digest);
   core.setOutput('base-ref', found.base.ref);
   core.setOutput('runtime-version', `${found.base.runtime} ${found.base.version}`);

@@ -3,6 +3,7 @@ import * as core from '@actions/core';
 import type { RawBaseBuild } from '../config/base-build.ts';
 import type { RawIndexCommand } from '../config/index-commands.ts';
 import { DEFAULT_TARGET, type RawModelBuild } from '../config/model-build.ts';
+import type { RawPull } from '../config/pull.ts';
 import type { RawRegistry } from '../config/registry.ts';
 import type { Edge, OptionKey } from '../config/values.ts';
 import { UsageError } from '../util/errors.ts';
@@ -53,6 +54,8 @@ const INPUTS: Record<OptionKey, string> = {
   verify: 'verify',
   connections: 'connections',
   partSize: 'part-size',
+  imageForm: 'image-form',
+  imagePlatforms: 'image-platforms',
 };
 
 /** The Action's edge: the step's environment and the inputs' names. */
@@ -129,6 +132,8 @@ export function rawModelInputs(read: InputReader, env: NodeJS.ProcessEnv): RawMo
     force: booleanInput(read, 'force'),
     dryRun: booleanInput(read, 'dry-run'),
     mountFrom: listInput(read, 'mount-from'),
+    imageForm: booleanInput(read, 'image-form'),
+    imagePlatforms: text(read, 'image-platforms'),
     createdAt: createdFromCommit(env),
   };
 }
@@ -159,6 +164,30 @@ export function rawIndexInputs(read: InputReader, env: NodeJS.ProcessEnv): RawIn
     from: target && target !== ACTION_DEFAULT_TARGET ? target : undefined,
     model: text(read, 'name'),
     runtime: text(read, 'runtime'),
+  };
+}
+
+/**
+ * `command: pull`: the artifact in `target` (or, with `index`, the model `name` resolved through the
+ * index), unpacked into `path`.
+ */
+export function rawPullInputs(read: InputReader, env: NodeJS.ProcessEnv): RawPull {
+  const target = text(read, 'target');
+  const index = text(read, 'index');
+  return {
+    ...rawRegistryInputs(read, env),
+    // `target` has action.yml's default (the embedded layout): it names the artifact unless `index` does.
+    from: index && target === ACTION_DEFAULT_TARGET ? undefined : target,
+    index,
+    model: index ? text(read, 'name') : undefined,
+    runtime: index ? text(read, 'runtime') : undefined,
+    to: text(read, 'path'),
+    include: listInput(read, 'include'),
+    exclude: listInput(read, 'exclude'),
+    verify: booleanInput(read, 'verify'),
+    platform: text(read, 'platform'),
+    connections: text(read, 'connections'),
+    partSize: text(read, 'part-size'),
   };
 }
 

@@ -6,6 +6,7 @@ import { rerunTuned } from '../util/runtime-tuning.ts';
 import { runBaseCommand } from './base-command.ts';
 import { runIndexCommand, runResolveCommand } from './index-command.ts';
 import { runModelCommand } from './model-command.ts';
+import { runPullCommand } from './pull-command.ts';
 import { failureSummary } from './summary.ts';
 
 const COMMANDS: Record<string, (signal: AbortSignal) => Promise<void>> = {
@@ -13,6 +14,7 @@ const COMMANDS: Record<string, (signal: AbortSignal) => Promise<void>> = {
   base: runBaseCommand,
   index: runIndexCommand,
   resolve: runResolveCommand,
+  pull: runPullCommand,
 };
 
 /**
@@ -24,6 +26,8 @@ function subjectOf(command: string): string {
   const target = core.getInput('target').trim();
   const index = core.getInput('index').trim();
   if (command === 'resolve') return [index, core.getInput('name').trim()].filter(Boolean).join(' → ');
+  if (command === 'pull')
+    return index ? [index, core.getInput('name').trim()].filter(Boolean).join(' → ') : target;
   if (command === 'index')
     return [target && !target.startsWith('oci-layout:') ? target : '', index].filter(Boolean).join(' → ');
   return target;

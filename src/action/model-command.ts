@@ -1,5 +1,5 @@
 import * as core from '@actions/core';
-import { runModelBuild } from '../commands/model-build.ts';
+import { refByDigest, runModelBuild } from '../commands/model-build.ts';
 import { type ModelBuildConfig, modelBuildConfig } from '../config/model-build.ts';
 import type { BuildEvent } from '../model/build.ts';
 import { formatBytes } from '../util/format.ts';
@@ -95,6 +95,8 @@ export async function runModelCommand(signal: AbortSignal): Promise<void> {
   core.setOutput('digest', result.digest);
   core.setOutput('ref', ref);
   core.setOutput('weights-digest', result.weightsDigest);
+  core.setOutput('image-digest', result.image?.digest ?? '');
+  core.setOutput('image-ref', result.image ? refByDigest(config.target, result.image.digest) : '');
   core.setOutput('skipped', String(result.status === 'skipped'));
   core.setOutput('bytes-uploaded', String(uploaded));
   core.setOutput('layers-reused', String(reused));

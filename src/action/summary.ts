@@ -1,4 +1,5 @@
 import type { BaseBuildResult } from '../base/build-base.ts';
+import type { PullOutcome } from '../commands/pull.ts';
 import type { UpdateResult } from '../compat/index-update.ts';
 import type { RecordResult } from '../compat/record.ts';
 import type { Resolved } from '../compat/resolve.ts';
@@ -66,6 +67,14 @@ export function modelSummary(
     fact('artifact', code(ref)),
     fact('weights digest', `${code(result.weightsDigest)} (${result.encoding})`),
     fact('tags', result.tags.map(code).join(', ')),
+    ...(result.image
+      ? [
+          fact(
+            'image form',
+            `${code(result.image.digest)} (${result.image.tags.map(code).join(', ')}; ${result.image.platforms.join(', ')})`,
+          ),
+        ]
+      : []),
     ...(result.runtime ? [fact('runtime requirement', code(result.runtime))] : []),
     ...(result.created ? [fact('created', result.created)] : []),
     ...indexFacts(index),
@@ -141,6 +150,7 @@ export function resolveSummary(found: Resolved, where: string): string {
     `### model-oci resolve: ${escapeCell(found.model.name)}`,
     '',
     fact('model artifact', code(found.model.ref)),
+    ...(found.model.image ? [fact('model image form', code(found.model.image.ref))] : []),
     fact('runtime requirement', code(found.model.requires)),
     ...(found.model.created ? [fact('model created', found.model.created)] : []),
     fact('base image', code(found.base.ref)),
@@ -157,6 +167,33 @@ export function failureSummary(command: string, subject: string, message: string
     '',
     ...(subject ? [fact('on', code(subject))] : []),
     fact('error', escapeCell(message)),
+    '',
+  ].join('\n');
+}
+
+/** `pull`: what was pulled where, and how much had to be fetched. */
+export function pullSummary(result: PullOutcome): string {
+  const bytes = result.files.reduce((sum, f) => sum + f.size, 0);
+  const count = (state: string) => result.layers.filter((l) => l.state === state).length;
+  return [
+    `### model-oci pull: ${escapeCell(result.reference)}`,
+    '',
+    fact('directory', code(result.dir)),
+    ...(result.weightsDigest ? [fact('weights digest', code(result.weightsDigest))] : []),
+    ...(result.resolved
+      ? [
+          fact(
+            'resolved through',
+            `${code(result.resolved.model.name)}, base ${code(result.resolved.base.ref)}`,
+          ),
+        ]
+      : []),
+    fact('files', `${result.files.length} (${formatBytes(bytes)})`),
+    fact(
+      'layers',
+      `${result.layers.length}: ${count('pulled')} pulled, ${count('resumed')} resumed, ${count('present')} already there, ${count('excluded')} excluded`,
+    ),
+    fact('fetched', `${formatBytes(result.fetchedBytes)} in ${(result.durationMs / 1000).toFixed(1)} s`),
     '',
   ].join('\n');
 }

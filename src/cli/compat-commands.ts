@@ -246,7 +246,7 @@ export async function resolveCommand(
   io.stdout(
     values.json
       ? `${JSON.stringify(found, null, 2)}\n`
-      : `model ${found.model.ref}\nbase  ${found.base.ref} (${found.base.runtime} ${found.base.version})\n`,
+      : `model ${found.model.ref}\n${found.model.image ? `image ${found.model.image.ref}\n` : ''}base  ${found.base.ref} (${found.base.runtime} ${found.base.version})\n`,
   );
   return 0;
 }

@@ -38,6 +38,8 @@ const FLAGS: Record<OptionKey, string> = {
   verify: '--verify',
   connections: '--connections',
   partSize: '--part-size',
+  imageForm: '--image-form',
+  imagePlatforms: '--image-platforms',
 };
 
 /** The CLI's edge: the process environment and the flags' names. */

@@ -37,6 +37,9 @@ Options:
   --force                build even if these weights are already there; re-pack every layer
   --dry-run              pack and report what would be written or pushed, and write nothing
   --mount-from REPO      a repository of the same registry whose blobs may be mounted (repeatable)
+  --image-form           also publish the model as a plain OCI image (same blobs, tag <tag>-image):
+                         what containerd and Kubernetes image volumes load
+  --image-platforms LIST the image form's platforms (default linux/amd64,linux/arm64)
 ${flags.OUTPUT_HELP}
 ${flags.REGISTRY_HELP}
 ${flags.UPLOAD_HELP}`;
@@ -69,6 +72,8 @@ function parseBuildArgs(argv: readonly string[]) {
       ...flags.REGISTRY_FLAGS,
       ...flags.UPLOAD_FLAGS,
       'mount-from': { type: 'string', multiple: true, default: [] },
+      'image-form': { type: 'boolean', default: false },
+      'image-platforms': { type: 'string' },
     },
   });
 }
@@ -115,6 +120,8 @@ export async function modelBuildConfigFromArgs(
       verify: values.verify,
       dryRun: values['dry-run'],
       mountFrom: values['mount-from'],
+      imageForm: values['image-form'],
+      imagePlatforms: values['image-platforms'],
       digestCache: { enabled: !values['no-digest-cache'], file: values['digest-cache'] },
     },
     cliEdge(env, { password: passwordFrom }),

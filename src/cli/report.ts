@@ -26,6 +26,11 @@ export function formatBuildReport(result: BuildResult, options: { dryRun?: boole
   lines.push(`  digest   ${result.digest}`);
   lines.push(`  weights  ${result.weightsDigest} (${result.encoding})`);
   lines.push(`  tags     ${result.tags.join(', ')}`);
+  if (result.image)
+    lines.push(
+      `  image    ${result.image.digest} (${result.image.tags.join(', ')}; ${result.image.platforms.join(', ')}` +
+        `${result.image.written ? '' : '; already there'})`,
+    );
   if (result.runtime) lines.push(`  runtime  ${result.runtime}`);
   if (result.created) lines.push(`  created  ${result.created}`);
   const total = result.layers.reduce((s, l) => s + l.uncompressedSize, 0);

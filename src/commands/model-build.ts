@@ -75,6 +75,7 @@ export async function runModelBuild(
       mtime: config.mtime,
       ...(config.createdAt ? { createdAt: config.createdAt } : {}),
       ...(compression ? { compressor: compression.compressor } : {}),
+      ...(config.imageForm ? { imageForm: config.imageForm } : {}),
       reuseFrom,
       ...(signal ? { signal } : {}),
       ...(hooks.onEvent ? { onEvent: hooks.onEvent } : {}),
@@ -88,7 +89,7 @@ export async function runModelBuild(
         storage,
         async (catalog, tag) => ({
           where: `${catalog.displayName}:${tag}`,
-          ...(await recordAndUpdate(catalog, tag, opened, result.digest, signal)),
+          ...(await recordAndUpdate(catalog, tag, opened, result.digest, signal, result.image?.digest)),
         }),
       );
     }

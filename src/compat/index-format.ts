@@ -1,5 +1,5 @@
 import type { Descriptor } from '../oci/descriptor.ts';
-import { isDigest } from '../oci/digest.ts';
+import { type Digest, isDigest } from '../oci/digest.ts';
 import {
   describeJson,
   encodeJson,
@@ -85,6 +85,7 @@ export function buildIndex(records: readonly CatalogRecord[]): BuiltIndex {
         ...(m.weightsDigest ? { [KEY.weightsDigest]: m.weightsDigest } : {}),
         [KEY.requires]: m.requires,
         [KEY.compatibleBases]: JSON.stringify(compatible),
+        ...(m.image ? { [KEY.image]: m.image } : {}),
       },
     });
   }
@@ -172,6 +173,7 @@ export function parseCatalogIndex(bytes: Uint8Array, what: string): ParsedIndex 
         requires,
         ...created,
         ...(a[KEY.weightsDigest] ? { weightsDigest: a[KEY.weightsDigest] } : {}),
+        ...imageOf(a[KEY.image]),
       });
       out.compatible.set(entry.digest, readCompatible(a[KEY.compatibleBases]));
     } else if (a[KEY.kind] === 'base' && runtime && version) {
@@ -187,6 +189,10 @@ export function parseCatalogIndex(bytes: Uint8Array, what: string): ParsedIndex 
     }
   }
   return out;
+}
+
+function imageOf(value: string | undefined): { image?: Digest } {
+  return value !== undefined && isDigest(value) ? { image: value } : {};
 }
 
 function readCompatible(text: string | undefined): CompatibleBase[] {

@@ -9,7 +9,7 @@ import { UserError } from '../util/errors.ts';
 import { mapConcurrent } from '../util/limiter.ts';
 import { describeRecord } from './describe.ts';
 import { buildIndex, type ParsedIndex, parseCatalogIndex } from './index-format.ts';
-import { type CatalogRecord, RECORD_TAG } from './schema.ts';
+import { type CatalogRecord, IMAGE_RECORD_TAG, imageRecordTag, RECORD_TAG } from './schema.ts';
 
 const READS_AT_ONCE = 8;
 const DEFAULT_ROUNDS = 12;
@@ -66,7 +66,8 @@ export async function updateIndex(
   const skipped = new Map<string, string>();
   let written = false;
   for (let round = 1; ; round++) {
-    const tags = recordTags(await listTags(catalog));
+    const listing = await listTags(catalog);
+    const tags = recordTags(listing);
     const current = await fetchReference(catalog, indexTag, signal);
     const known = new Map<string, CatalogRecord>();
     if (current && !options.reread) {
@@ -79,7 +80,13 @@ export async function updateIndex(
       async (tag, _i, inner) => known.get(tag) ?? readRecord(catalog, tag, skipped, inner),
       signal,
     );
-    const built = buildIndex(read.filter((r): r is CatalogRecord => r !== undefined));
+    const records = await withImages(
+      catalog,
+      read.filter((r): r is CatalogRecord => r !== undefined),
+      listing,
+      signal,
+    );
+    const built = buildIndex(records);
     if (current?.descriptor.digest !== built.descriptor.digest) {
       await catalog.putManifest(built.descriptor, built.bytes, [indexTag], signal);
       written = true;
@@ -90,7 +97,15 @@ export async function updateIndex(
     const now = await fetchReference(catalog, indexTag, signal);
     const parsed = now ? parseCatalogIndex(now.bytes, `${catalog.displayName}:${indexTag}`) : undefined;
     const present = new Set([...(parsed?.models ?? []), ...(parsed?.bases ?? [])].map((r) => r.tag));
-    const missing = listed.filter((t) => !present.has(t) && !skipped.has(t));
+    const withImage = new Set(
+      (parsed?.models ?? []).filter((m) => m.image).map((m) => imageRecordTag(m.tag)),
+    );
+    const missing = [
+      ...listed.filter((t) => !present.has(t) && !skipped.has(t)),
+      ...imageTags(await listTags(catalog)).filter(
+        (t) => !withImage.has(t) && present.has(t.replace(IMAGE_RECORD_TAG, '$1')),
+      ),
+    ];
     if (now && parsed && missing.length === 0) {
       return {
         digest: now.descriptor.digest,
@@ -115,6 +130,36 @@ export async function updateIndex(
       signal ? { signal } : undefined,
     );
   }
+}
+
+function imageTags(tags: readonly string[]): string[] {
+  return tags.filter((t) => IMAGE_RECORD_TAG.test(t)).sort();
+}
+
+/**
+ * Model records with the digest of their image form, where the catalog keeps one next to the
+ * record (`model-<hex12>-image`): read every round (a HEAD each), so an image form recorded again
+ * for other platforms is seen.
+ */
+async function withImages(
+  catalog: Target,
+  records: CatalogRecord[],
+  listing: readonly string[],
+  signal?: AbortSignal,
+): Promise<CatalogRecord[]> {
+  const images = new Set(imageTags(listing));
+  return mapConcurrent(
+    records,
+    READS_AT_ONCE,
+    async (record) => {
+      if (record.kind !== 'model') return record;
+      const { image: _stale, ...rest } = record;
+      if (!images.has(imageRecordTag(record.tag))) return rest;
+      const found = await catalog.resolve(imageRecordTag(record.tag), signal);
+      return found ? { ...rest, image: found.digest } : rest;
+    },
+    signal,
+  );
 }
 
 function recordTags(tags: readonly string[]): string[] {

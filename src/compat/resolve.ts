@@ -25,6 +25,8 @@ export interface Resolved {
     requires: string;
     weightsDigest?: string;
     created?: string;
+    /** Its image form (what containerd and Kubernetes image volumes load), when recorded. */
+    image?: { digest: Digest; ref: string };
   };
   base: { digest: Digest; ref: string; runtime: string; version: string; created?: string };
   /** The digest of the index that answered. */
@@ -100,6 +102,7 @@ export async function resolveModel(
       requires: model.requires,
       ...(model.weightsDigest ? { weightsDigest: model.weightsDigest } : {}),
       ...(model.created ? { created: model.created } : {}),
+      ...(model.image ? { image: { digest: model.image, ref: `${repo}@${model.image}` } } : {}),
     },
     base: {
       digest: base.descriptor.digest,

@@ -25,6 +25,8 @@ export const KEY = {
   kind: 'io.model-oci.catalog.kind',
   record: 'io.model-oci.catalog.record',
   compatibleBases: 'io.model-oci.compatible-bases',
+  /** On a model entry: the digest of the model's image form (an index of platform images), when recorded. */
+  image: 'io.model-oci.image',
 } as const;
 
 export type RecordKind = 'model' | 'base';
@@ -34,6 +36,13 @@ export const RECORD_TAG = /^(model|base)-([0-9a-f]{12})$/;
 
 export function recordTag(kind: RecordKind, digest: Digest): string {
   return `${kind}-${splitDigest(digest)[1].slice(0, 12)}`;
+}
+
+/** `model-<12 hex>-image`: where a model record's image form is kept in the catalog repository. */
+export const IMAGE_RECORD_TAG = /^(model-[0-9a-f]{12})-image$/;
+
+export function imageRecordTag(modelRecordTag: string): string {
+  return `${modelRecordTag}-image`;
 }
 
 /** What the index needs to know about a recorded model artifact. */
@@ -46,6 +55,8 @@ export interface ModelRecord {
   requires: string;
   created?: string;
   weightsDigest?: string;
+  /** The digest of its image form, when one is recorded. */
+  image?: Digest;
 }
 
 /** What the index needs to know about a recorded base image. */

@@ -1,6 +1,8 @@
 import { parseTargetRef, type TargetRef, targetTag } from '../content/target-ref.ts';
 import { DEFAULT_FRAME_SIZE, DEFAULT_LEVEL } from '../model/build-types.ts';
 import type { CacheMatch } from '../model/digest-cache.ts';
+import { DEFAULT_IMAGE_PLATFORMS, parsePlatforms } from '../model/image-form.ts';
+import type { Platform } from '../oci/descriptor.ts';
 import type { LayerEncoding } from '../oci/media-types.ts';
 import type { ZstdImplementation } from '../pack/zstd.ts';
 import { UsageError } from '../util/errors.ts';
@@ -38,6 +40,9 @@ export interface RawModelBuild extends RawRegistry {
   digestCache?: { enabled: boolean; file?: string | undefined; portable?: boolean };
   /** The created date when SOURCE_DATE_EPOCH does not give one (the Action: the checkout's commit time). */
   createdAt?: string | undefined;
+  /** Also publish the image form (`<tag>-image`), for these platforms (default linux/amd64,linux/arm64). */
+  imageForm?: boolean;
+  imagePlatforms?: string | undefined;
 }
 
 export interface ModelBuildConfig {
@@ -69,6 +74,8 @@ export interface ModelBuildConfig {
   zstd: ZstdImplementation;
   progressMs: number;
   storage: StorageConfig;
+  /** The image form's platforms, when it is published too. */
+  imageForm?: { platforms: Platform[] };
   /** How the user names the options that later errors mention (`--mount-from`, `input index`). */
   labels: { mountFrom: string; index: string };
 }
@@ -98,6 +105,20 @@ export async function modelBuildConfig(raw: RawModelBuild, edge: Edge): Promise<
       `${edge.name('index')} cannot be recorded in a dry run (recording writes to the index)`,
     );
   }
+  const imagePlatforms = optional(raw.imagePlatforms);
+  if (imagePlatforms && !raw.imageForm)
+    throw new UsageError(`${edge.name('imagePlatforms')} goes with ${edge.name('imageForm')}`);
+  const imageForm = raw.imageForm
+    ? {
+        platforms: imagePlatforms
+          ? parsePlatforms(imagePlatforms, edge.name('imagePlatforms'))
+          : [...DEFAULT_IMAGE_PLATFORMS],
+      }
+    : undefined;
+  if (imageForm && encoding === 'raw')
+    throw new UsageError(
+      `${edge.name('imageForm')} needs tar layers, not ${edge.name('encoding')} raw (plain files no runtime unpacks)`,
+    );
   const mountFrom = [...(raw.mountFrom ?? [])];
   if (mountFrom.length > 0 && target.kind !== 'registry')
     throw new UsageError(`${edge.name('mountFrom')} needs a registry target (REGISTRY/REPO:TAG)`);
@@ -143,6 +164,7 @@ export async function modelBuildConfig(raw: RawModelBuild, edge: Edge): Promise<
     zstd: zstdImplementation(edge.env),
     progressMs: progressInterval(edge.env),
     storage: await storageConfig(raw, edge),
+    ...(imageForm ? { imageForm } : {}),
     labels: { mountFrom: edge.name('mountFrom'), index: edge.name('index') },
   };
 }

@@ -42,7 +42,9 @@ export type OptionKey =
   | 'to'
   | 'verify'
   | 'connections'
-  | 'partSize';
+  | 'partSize'
+  | 'imageForm'
+  | 'imagePlatforms';
 
 export type Namer = (key: OptionKey) => string;
 

@@ -1,8 +1,10 @@
 import type { Target } from '../content/target.ts';
+import type { Platform } from '../oci/descriptor.ts';
 import type { Digest } from '../oci/digest.ts';
 import type { LayerEncoding, LayerKind } from '../oci/media-types.ts';
 import type { FrameCompressor } from '../pack/zstd.ts';
 import type { CacheMatch } from './digest-cache.ts';
+import type { PublishedImageForm } from './image-form.ts';
 import type { DigestedFile } from './weights-digest.ts';
 
 export type BuildPhase = 'scan' | 'hash' | 'pack' | 'record';
@@ -58,6 +60,11 @@ export interface BuildOptions {
   runtime?: string;
   /** Layers packed at once; frames in flight are bounded separately. */
   concurrency?: number;
+  /**
+   * Also publish the image form (the same layer blobs as a plain OCI image per platform, under an
+   * index tagged `<tag>-image`): what containerd and Kubernetes image volumes load. Tar encodings only.
+   */
+  imageForm?: { platforms: readonly Platform[] };
   signal?: AbortSignal;
   onEvent?: (event: BuildEvent) => void;
 }
@@ -108,6 +115,8 @@ export interface BuildResult {
   created?: string;
   /** The runtime requirement recorded on the artifact (`io.model-oci.runtime.requires`). */
   runtime?: string;
+  /** The image form, when asked for: its index digest, tags and platforms. */
+  image?: PublishedImageForm;
 }
 
 export const DEFAULT_LEVEL = 3;

@@ -3,6 +3,7 @@ import { copyBlob } from '../content/copy.ts';
 import type { Target } from '../content/target.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import type { Digest } from '../oci/digest.ts';
+import type { ImageManifest } from '../oci/manifest.ts';
 import { ANNOTATION } from '../oci/media-types.ts';
 import { checkTag } from '../oci/reference.ts';
 import { hashFiles } from '../pack/file-hasher.ts';
@@ -20,6 +21,7 @@ import {
 import { type ArtifactMetadata, type Decision, decide, existingWithWeights, shortDigest } from './decide.ts';
 import { cacheFileFor, DigestCache } from './digest-cache.ts';
 import { modelFacts } from './facts.ts';
+import { buildImageForm, imageTagOf, type PublishedImageForm, publishImageForm } from './image-form.ts';
 import { planLayers } from './layers.ts';
 import { checkModelName } from './name.ts';
 import { type PackedRecord, packLayers } from './pack-layers.ts';
@@ -53,6 +55,11 @@ function checkOptions(options: BuildOptions): void {
     !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/.test(options.createdAt)
   )
     throw new UsageError(`created date ${JSON.stringify(options.createdAt)} is not an RFC 3339 date-time`);
+  if (options.imageForm && (options.encoding ?? 'tar+zstd') === 'raw')
+    throw new UsageError(
+      'the image form needs tar layers; --encoding raw stores plain files, which no runtime unpacks',
+    );
+  for (const tag of options.imageForm ? [options.tag, ...(options.extraTags ?? [])] : []) imageTagOf(tag);
   const concurrency = options.concurrency ?? 2;
   if (!Number.isInteger(concurrency) || concurrency < 1)
     throw new UsageError(`concurrency must be a whole number ≥ 1`);
@@ -200,6 +207,17 @@ export async function buildModel(options: BuildOptions): Promise<BuildResult> {
     bytesRead += total;
   }
 
+  /** The image form of the artifact the build ends with, published next to it when asked for. */
+  const imageForm = async (
+    descriptor: Descriptor,
+    manifest: ImageManifest,
+    diffIds: readonly Digest[],
+  ): Promise<{ image?: PublishedImageForm }> => {
+    if (!options.imageForm) return {};
+    const form = buildImageForm({ descriptor, manifest, diffIds }, options.imageForm.platforms);
+    return { image: await publishImageForm(target, form, tags.map(imageTagOf), signal) };
+  };
+
   const result = (
     fields: Pick<
       BuildResult,
@@ -238,6 +256,11 @@ export async function buildModel(options: BuildOptions): Promise<BuildResult> {
     await target.tag(found.descriptor, tags, signal);
     await cache?.save();
     const created = found.manifest.annotations?.[ANNOTATION.created];
+    const image = await imageForm(
+      found.descriptor,
+      found.manifest,
+      found.layers.map((l) => l.diffId),
+    );
     return result({
       status: 'skipped',
       reason: `these weights and this metadata are already in ${target.displayName} as ${shortDigest(found.descriptor.digest)}`,
@@ -250,6 +273,7 @@ export async function buildModel(options: BuildOptions): Promise<BuildResult> {
       })),
       bytesWritten: 0,
       ...(created ? { created } : {}),
+      ...image,
     });
   };
 
@@ -326,6 +350,11 @@ export async function buildModel(options: BuildOptions): Promise<BuildResult> {
   const allTags = [...tags, weightsTag(weights, encoding)];
   await target.putManifest(artifact.manifest.descriptor, artifact.manifest.bytes, allTags, signal);
   await cache?.save();
+  const image = await imageForm(
+    artifact.manifest.descriptor,
+    artifact.manifest.value,
+    records.map((r) => r.diffId),
+  );
   const layers: LayerReport[] = records.map((r, i) => {
     const desc = artifact.manifest.value.layers[i]!;
     return {
@@ -356,5 +385,6 @@ export async function buildModel(options: BuildOptions): Promise<BuildResult> {
     tags: allTags,
     layers,
     bytesWritten,
+    ...image,
   });
 }
