@@ -1,5 +1,6 @@
 // Builds dist/, the GitHub Action as committed (action.yml runs dist/index.js): `npm run build`.
 //   dist/index.js                   src/action/main.ts and its npm dependencies, one ESM file (esbuild)
+//   dist/cli.js                     src/cli/bin.ts the same way: the CLI the puller image runs (puller/Dockerfile)
 //   dist/package.json               {"type":"module"}, so dist/ stands alone
 //   dist/zstd.linux-<arch>-gnu.node the native zstd addon for glibc Linux x64 and arm64, taken from the
 //                                   @mongodb-js/zstd-linux-*-gnu tarballs whose sha512 package-lock.json
@@ -223,7 +224,7 @@ function licensesTxt(packages: BundledPackage[], natives: string[]): string {
   const lines = [
     'Third-party software in dist/ (written by scripts/build-dist.ts from package-lock.json).',
     '',
-    'Bundled into dist/index.js:',
+    'Bundled into dist/index.js (the Action) and dist/cli.js (the CLI):',
     ...packages.map((p) => `  ${p.name} ${p.version} ${p.license}`),
     '',
     'Native binaries:',
@@ -241,30 +242,42 @@ function licensesTxt(packages: BundledPackage[], natives: string[]): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** What dist/ bundles: the Action's entry, and the CLI's (the puller image runs it: puller/Dockerfile). */
+const ENTRIES = { index: 'src/action/main.ts', cli: 'src/cli/bin.ts' } as const;
+
 export async function buildDist(): Promise<Map<string, Buffer>> {
   const result = await esbuild.build({
     ...bundleOptions(),
-    entryPoints: ['src/action/main.ts'],
-    outfile: 'dist/index.js',
+    entryPoints: ENTRIES,
+    outdir: 'dist',
     metafile: true,
     write: false,
   });
-  const [bundle] = result.outputFiles;
-  const output = result.metafile.outputs['dist/index.js'];
-  if (result.outputFiles.length !== 1 || !bundle || !output)
+  const bundles = new Map<string, { contents: Uint8Array; output: esbuild.Metafile['outputs'][string] }>();
+  for (const name of Object.keys(ENTRIES)) {
+    const file = result.outputFiles.find((f) => path.relative(repoRoot, f.path) === `dist/${name}.js`);
+    const output = result.metafile.outputs[`dist/${name}.js`];
+    if (!file || !output) throw new Error(`esbuild did not write dist/${name}.js`);
+    // Nothing of this machine may leak into the committed files.
+    for (const local of new Set([repoRoot, homedir()]))
+      if (file.text.includes(local)) throw new Error(`dist/${name}.js contains the local path ${local}`);
+    bundles.set(`${name}.js`, { contents: file.contents, output });
+  }
+  if (result.outputFiles.length !== bundles.size)
     throw new Error(
-      `esbuild wrote ${result.outputFiles.map((f) => f.path).join(', ')}, not dist/index.js alone`,
+      `esbuild wrote ${result.outputFiles.map((f) => f.path).join(', ')}, not the bundles alone`,
     );
-  // Nothing of this machine may leak into the committed files.
-  for (const local of new Set([repoRoot, homedir()]))
-    if (bundle.text.includes(local)) throw new Error(`dist/index.js contains the local path ${local}`);
+  const packages = new Map<string, BundledPackage>();
+  for (const { output } of bundles.values())
+    for (const p of bundledPackages(output)) packages.set(`${p.name}@${p.version}`, p);
+  const sorted = [...packages.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, p]) => p);
 
   const natives = nativeBinaries();
   const files = new Map<string, Buffer>([
-    ['index.js', Buffer.from(bundle.contents)],
+    ...[...bundles].map(([file, b]) => [file, Buffer.from(b.contents)] as [string, Buffer]),
     ['package.json', Buffer.from('{ "type": "module" }\n')],
     ...natives,
-    ['licenses.txt', Buffer.from(licensesTxt(bundledPackages(output), [...natives.keys()]))],
+    ['licenses.txt', Buffer.from(licensesTxt(sorted, [...natives.keys()]))],
     [ZSTD_LICENSE, readFileSync(path.join(repoRoot, 'node_modules', ZSTD_PACKAGE, 'LICENSE.md'))],
   ]);
   // dist/ holds exactly what this build makes.
