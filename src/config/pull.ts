@@ -3,7 +3,7 @@ import path from 'node:path';
 import { parseTargetRef, type TargetRef } from '../content/target-ref.ts';
 import type { PullTuning } from '../pull/pull.ts';
 import { UsageError } from '../util/errors.ts';
-import { progressInterval } from './env.ts';
+import { directIo, progressInterval } from './env.ts';
 import { type RawRegistry, storageConfig } from './registry.ts';
 import type { StorageConfig } from './types.ts';
 import { type Edge, integer, optional, required, size } from './values.ts';
@@ -43,9 +43,9 @@ export interface PullConfig {
 }
 
 /** Connections at once over all blobs: enough to fill a link of object storage's ~40 MB/s streams. */
-export const DEFAULT_CONNECTIONS = 8;
+export const DEFAULT_CONNECTIONS = 6;
 /** Bytes per ranged request: large enough that a request's overhead is noise, small enough to spread. */
-export const DEFAULT_PART_SIZE = 16 * 1024 * 1024;
+export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
 
 /** The platform of this machine as OCI names it (`linux/amd64`, `linux/arm64`). */
 export function hostPlatform(): string {
@@ -119,7 +119,13 @@ export async function pullConfig(raw: RawPull, edge: Edge): Promise<PullConfig> 
     exclude: [...(raw.exclude ?? [])],
     verify: raw.verify ?? false,
     platform: platformOf(raw.platform, edge),
-    tuning: { connections, partSize, layers: 3, decodeParallel: availableParallelism() + 1 },
+    tuning: {
+      connections,
+      partSize,
+      layers: 3,
+      decodeParallel: availableParallelism() + 1,
+      directIo: directIo(edge.env),
+    },
     progressMs: progressInterval(edge.env),
     storage: await storageConfig(raw, edge),
   };

@@ -1,8 +1,8 @@
 import { type FileHandle, open } from 'node:fs/promises';
 import type { Digest } from '../oci/digest.ts';
 import { throwIfAborted, UserError } from '../util/errors.ts';
+import { HashWorker } from '../util/hash-worker.ts';
 import { mapConcurrent } from '../util/limiter.ts';
-import { HashWorker } from './hash-worker.ts';
 
 export interface HashInput {
   path: string;

@@ -1,8 +1,8 @@
-import { createHash, type Hash } from 'node:crypto';
 import { createGunzip } from 'node:zlib';
 import { IntegrityError } from '../content/errors.ts';
 import type { Target } from '../content/target.ts';
 import type { Digest } from '../oci/digest.ts';
+import type { HashPool, OffThreadHash } from '../util/off-thread-hash.ts';
 import type { LayerPlan } from './plan.ts';
 import type { Journal, PullState } from './pull-state.ts';
 import { type FetchOptions, fetchBlobBytes } from './ranged-fetch.ts';
@@ -20,8 +20,11 @@ export interface LayerContext {
   target: Target;
   state: PullState;
   fetch: FetchOptions;
-  /** zstd frames decompressed at once. */
+  /** zstd frames decompressed at once by this layer. */
   decodeParallel: number;
+  directIo: boolean;
+  /** Where blob, diffID and file digests are computed (worker threads). */
+  hashes: HashPool;
   /** Files the user asked for (include/exclude). */
   wanted: (path: string) => boolean;
   signal?: AbortSignal | undefined;
@@ -41,7 +44,7 @@ interface Resumption {
   journal: Journal;
   staged: StagedFile;
   /** The diffID's hash, already fed the layer's bytes up to the checkpoint. */
-  diffHash: Hash;
+  diffHash: OffThreadHash;
 }
 
 /** A layer of one file whose bytes can be picked up mid-way (every encoding but gzip). */
@@ -49,7 +52,11 @@ function resumable(layer: LayerPlan): boolean {
   return layer.files?.length === 1 && layer.encoding !== 'tar+gzip';
 }
 
-async function openResumption(layer: LayerPlan, state: PullState): Promise<Resumption | undefined> {
+async function openResumption(
+  layer: LayerPlan,
+  state: PullState,
+  options: { direct: boolean; hashes: HashPool },
+): Promise<Resumption | undefined> {
   const digest = layer.descriptor.digest;
   const journal = await state.readJournal(digest);
   const file = layer.files?.[0];
@@ -64,10 +71,10 @@ async function openResumption(layer: LayerPlan, state: PullState): Promise<Resum
     fileBytes <= file.size &&
     compressed <= layer.descriptor.size &&
     (layer.encoding === 'tar+zstd' || compressed === tar);
-  const diffHash = createHash('sha256');
-  diffHash.update(header);
+  const diffHash = options.hashes.stream();
+  await diffHash.update(header);
   const staged = consistent
-    ? await StagedFile.resume(state.partialPath(digest), fileBytes, prefixDigest, diffHash)
+    ? await StagedFile.resume(state.partialPath(digest), fileBytes, prefixDigest, diffHash, options)
     : undefined;
   if (!staged) {
     await state.dropPartial(digest);
@@ -80,12 +87,9 @@ async function* bytesOf(pieces: AsyncIterable<DecodedPiece>): AsyncGenerator<Uin
   for await (const piece of pieces) yield piece.bytes;
 }
 
-/** Passes chunks on, telling `see` about each first. */
-async function* tap<T>(source: AsyncIterable<T>, see: (item: T) => void): AsyncGenerator<T> {
-  for await (const item of source) {
-    see(item);
-    yield item;
-  }
+/** Passes items on as `see` makes them (it may replace one, and may wait). */
+async function* tap<T>(source: AsyncIterable<T>, see: (item: T) => Promise<T>): AsyncGenerator<T> {
+  for await (const item of source) yield await see(item);
 }
 
 /** The layer's content (tar, or a raw file) from its blob bytes, with resume points where it has them. */
@@ -137,21 +141,26 @@ export async function pullLayer(layer: LayerPlan, ctx: LayerContext): Promise<La
   const desc = layer.descriptor;
   const where = `layer ${layer.name}`;
   const single = resumable(layer) ? layer.files![0]! : undefined;
-  const resume = single ? await openResumption(layer, state) : undefined;
+  const direct = { direct: ctx.directIo, hashes: ctx.hashes };
+  const resume = single ? await openResumption(layer, state, direct) : undefined;
   const from = resume?.journal.checkpoint.compressed ?? 0;
   const staged: StagedFile[] = resume ? [resume.staged] : [];
 
   let fetched = 0;
   let blobSize = from;
   // A raw layer's blob is the file: the file's own hash checks it, whole, even when resumed.
-  const blobHash = from === 0 && layer.encoding !== 'raw' ? createHash('sha256') : undefined;
-  const blob = tap(fetchBlobBytes(ctx.target, desc, from, { ...ctx.fetch, signal: ctx.signal }), (chunk) => {
-    blobHash?.update(chunk);
-    blobSize += chunk.byteLength;
-    fetched += chunk.byteLength;
-  });
+  const blobHash = from === 0 && layer.encoding !== 'raw' ? ctx.hashes.stream() : undefined;
+  const blob = tap(
+    fetchBlobBytes(ctx.target, desc, from, { ...ctx.fetch, signal: ctx.signal }),
+    async (chunk) => {
+      await blobHash?.update(chunk);
+      blobSize += chunk.byteLength;
+      fetched += chunk.byteLength;
+      return chunk;
+    },
+  );
   const tarBase = resume ? resume.journal.checkpoint.tar : 0;
-  const diffHash = layer.encoding === 'raw' ? undefined : (resume?.diffHash ?? createHash('sha256'));
+  const diffHash = layer.encoding === 'raw' ? undefined : (resume?.diffHash ?? ctx.hashes.stream());
 
   // Resume points: frame starts (compressed and content offsets), kept at least CHECKPOINT_EVERY apart.
   const checkpoints: { compressed: number; decompressed: number }[] = [];
@@ -161,8 +170,8 @@ export async function pullLayer(layer: LayerPlan, ctx: LayerContext): Promise<La
   let onCheckpoint: ((c: { compressed: number; decompressed: number }) => void) | undefined;
   const content = tap(
     decode(layer, blob, { compressed: from, decompressed: tarBase }, ctx.decodeParallel),
-    (piece) => {
-      diffHash?.update(piece.bytes);
+    async (piece) => {
+      await diffHash?.update(piece.bytes);
       if (headBytes < MAX_HEADER_BYTES && !resume) {
         head.push(Buffer.from(piece.bytes.subarray(0, MAX_HEADER_BYTES - headBytes)));
         headBytes += Math.min(piece.bytes.byteLength, MAX_HEADER_BYTES - headBytes);
@@ -173,6 +182,7 @@ export async function pullLayer(layer: LayerPlan, ctx: LayerContext): Promise<La
         if (onCheckpoint) onCheckpoint(start);
         else checkpoints.push(start);
       }
+      return piece;
     },
   );
 
@@ -200,7 +210,7 @@ export async function pullLayer(layer: LayerPlan, ctx: LayerContext): Promise<La
   let entries: ExtractedEntry[];
   try {
     if (layer.encoding === 'raw' || resume) {
-      const file = resume?.staged ?? (await StagedFile.create(state.partialPath(desc.digest)));
+      const file = resume?.staged ?? (await StagedFile.create(state.partialPath(desc.digest), direct));
       if (!resume) staged.push(file);
       const header = resume ? Buffer.from(resume.journal.header, 'base64') : Buffer.alloc(0);
       journalInto(file, header.byteLength, header);
@@ -213,7 +223,10 @@ export async function pullLayer(layer: LayerPlan, ctx: LayerContext): Promise<La
         expected: layer.files ? new Map(layer.files.map((f) => [f.path, f])) : undefined,
         wanted: ctx.wanted,
         stage: async () => {
-          const file = await StagedFile.create(single ? state.partialPath(desc.digest) : state.tempPath());
+          const file = await StagedFile.create(
+            single ? state.partialPath(desc.digest) : state.tempPath(),
+            direct,
+          );
           staged.push(file);
           return file;
         },
@@ -225,7 +238,7 @@ export async function pullLayer(layer: LayerPlan, ctx: LayerContext): Promise<La
         signal: ctx.signal,
       });
     }
-    verifyLayer(layer, where, { blobHash, blobSize, diffHash, entries });
+    await verifyLayer(layer, where, { blobHash, blobSize, diffHash, entries });
   } catch (err) {
     const broken = err instanceof IntegrityError || err instanceof ZstdFormatError;
     for (const file of staged) {
@@ -259,25 +272,25 @@ async function writeSingle(
     throw new IntegrityError(`${where}: the content ended after ${file.written} of the file's ${size} bytes`);
 }
 
-function verifyLayer(
+async function verifyLayer(
   layer: LayerPlan,
   where: string,
   got: {
-    blobHash: Hash | undefined;
+    blobHash: OffThreadHash | undefined;
     blobSize: number;
-    diffHash: Hash | undefined;
+    diffHash: OffThreadHash | undefined;
     entries: ExtractedEntry[];
   },
-): void {
+): Promise<void> {
   const desc = layer.descriptor;
   if (got.blobSize !== desc.size)
     throw new IntegrityError(`${where}: blob ${desc.digest} is ${got.blobSize} bytes, not ${desc.size}`);
-  const blobDigest: Digest | undefined = got.blobHash ? `sha256:${got.blobHash.digest('hex')}` : undefined;
+  const blobDigest: Digest | undefined = got.blobHash ? await got.blobHash.digest() : undefined;
   if (blobDigest && blobDigest !== desc.digest)
     throw new IntegrityError(
       `${where}: blob ${desc.digest} does not match its digest (its bytes hash to ${blobDigest})`,
     );
-  const diffId: Digest | undefined = got.diffHash ? `sha256:${got.diffHash.digest('hex')}` : undefined;
+  const diffId: Digest | undefined = got.diffHash ? await got.diffHash.digest() : undefined;
   if (!layer.diffId) throw new Error(`${where}: no diffID to check it against`);
   if (diffId && diffId !== layer.diffId)
     throw new IntegrityError(

@@ -9,6 +9,7 @@ import type { Digest } from '../oci/digest.ts';
 import { isDigest } from '../oci/digest.ts';
 import { errnoCode, UserError } from '../util/errors.ts';
 import { mapConcurrent, Semaphore } from '../util/limiter.ts';
+import { HashPool } from '../util/off-thread-hash.ts';
 import { commitEntries } from './commit.ts';
 import { pullLayer } from './layer-pull.ts';
 import { type LayerPlan, type PullPlan, planPull, withDiffIds } from './plan.ts';
@@ -19,6 +20,9 @@ export type PullEvent =
   | { type: 'phase'; message: string }
   | { type: 'warning'; message: string };
 
+/** Bytes of fetched blob parts in memory at once, over all blobs (at least two parts). */
+const PART_BUDGET = 32 * 1024 * 1024;
+
 export interface PullTuning {
   /** Connections at once, over every blob. */
   connections: number;
@@ -28,6 +32,8 @@ export interface PullTuning {
   layers: number;
   /** zstd frames decompressed at once. */
   decodeParallel: number;
+  /** Write files with O_DIRECT where the filesystem allows (MODEL_OCI_DIRECT_IO=0 turns it off). */
+  directIo: boolean;
 }
 
 export interface PullOptions {
@@ -183,6 +189,10 @@ async function pullPlanned(
   const total = todo.reduce((sum, l) => sum + l.descriptor.size, 0);
   let done = 0;
   const connections = new Semaphore(options.tuning.connections);
+  // The pull's memory: fetched parts, PART_BUDGET bytes over all blobs (frames in flight are
+  // bounded per layer by decodeParallel).
+  const buffers = new Semaphore(Math.max(2, Math.floor(PART_BUDGET / options.tuning.partSize)));
+  const hashes = new HashPool({ workers: 2 });
   const pulled = await mapConcurrent(
     todo,
     options.tuning.layers,
@@ -193,6 +203,7 @@ async function pullPlanned(
         fetch: {
           partSize: options.tuning.partSize,
           connections,
+          buffers,
           window: options.tuning.connections,
           onBytes: (n) => {
             done += n;
@@ -200,6 +211,8 @@ async function pullPlanned(
           },
         },
         decodeParallel: options.tuning.decodeParallel,
+        directIo: options.tuning.directIo,
+        hashes,
         wanted,
         signal,
       });
@@ -219,7 +232,7 @@ async function pullPlanned(
       return { layer, outcome, placed };
     },
     options.signal,
-  );
+  ).finally(() => hashes.close());
   let fetchedBytes = 0;
   for (const { layer, outcome, placed } of pulled) {
     fetchedBytes += outcome.fetched;

@@ -8,6 +8,11 @@ export interface FetchOptions {
   partSize: number;
   /** Connections, shared by every blob of the pull. */
   connections: Semaphore;
+  /**
+   * Parts in memory (being fetched, or fetched and not yet taken), shared by every blob of the pull:
+   * the fetch's memory bound. A part holds one from its request until the consumer took it.
+   */
+  buffers: Semaphore;
   /** Parts of one blob requested ahead of the one being consumed: its memory is window × partSize. */
   window: number;
   signal?: AbortSignal | undefined;
@@ -15,7 +20,10 @@ export interface FetchOptions {
   onBytes?: (bytes: number) => void;
 }
 
-/** One part, read whole into memory (the target resumes a part that broke off by itself). */
+/**
+ * One part, read whole into memory as the chunks the connection delivered (no copy; the target
+ * resumes a part that broke off by itself).
+ */
 async function fetchPart(
   target: Target & RangeReader,
   desc: Descriptor,
@@ -23,22 +31,22 @@ async function fetchPart(
   end: number,
   options: FetchOptions,
   signal: AbortSignal,
-): Promise<Buffer> {
+): Promise<Uint8Array[]> {
   return options.connections.run(async () => {
-    const part = Buffer.allocUnsafe(end - start);
+    const chunks: Uint8Array[] = [];
     let filled = 0;
     for await (const chunk of await target.fetchBlobRange(desc, start, end, signal)) {
-      if (filled + chunk.byteLength > part.byteLength)
+      if (filled + chunk.byteLength > end - start)
         throw new Error(`${target.displayName}: blob ${desc.digest} sent more than the range asked for`);
-      part.set(chunk, filled);
+      chunks.push(chunk);
       filled += chunk.byteLength;
       options.onBytes?.(chunk.byteLength);
     }
-    if (filled !== part.byteLength)
+    if (filled !== end - start)
       throw new Error(
-        `${target.displayName}: blob ${desc.digest} sent ${filled} of ${part.byteLength} bytes of a range`,
+        `${target.displayName}: blob ${desc.digest} sent ${filled} of ${end - start} bytes of a range`,
       );
-    return part;
+    return chunks;
   }, signal);
 }
 
@@ -73,8 +81,8 @@ async function* oneStream(
 /**
  * The bytes `[from, size)` of a blob, in order and unverified (the caller hashes them): a blob
  * larger than one part comes over several connections at once, `window` parts ahead of the
- * consumer, each a ranged request the target resumes on its own when it breaks off. Parts are
- * handed on whole as they complete in order.
+ * consumer, each a ranged request the target resumes on its own when it breaks off. A part's
+ * chunks are handed on once the parts before it were.
  */
 export async function* fetchBlobBytes(
   target: Target,
@@ -92,13 +100,18 @@ export async function* fetchBlobBytes(
   const onAbort = () => controller.abort(options.signal?.reason);
   options.signal?.addEventListener('abort', onAbort, { once: true });
   const count = Math.ceil(remaining / options.partSize);
-  const parts: Promise<Buffer>[] = [];
+  const parts: Promise<Uint8Array[]>[] = [];
   let launched = 0;
+  let held = 0;
   const launch = (consumed: number) => {
     while (launched < count && launched < consumed + options.window) {
       const start = from + launched * options.partSize;
       const end = Math.min(desc.size, start + options.partSize);
-      const part = fetchPart(target, desc, start, end, options, controller.signal);
+      // Buffer permits are asked for in part order, so a blob's next part always gets one first.
+      const part = options.buffers.acquire(controller.signal).then(() => {
+        held++;
+        return fetchPart(target, desc, start, end, options, controller.signal);
+      });
       part.catch(() => {}); // awaited in order below
       parts[launched++] = part;
     }
@@ -106,7 +119,7 @@ export async function* fetchBlobBytes(
   try {
     for (let i = 0; i < count; i++) {
       launch(i);
-      let part: Buffer;
+      let part: Uint8Array[];
       try {
         part = await parts[i]!;
       } catch (err) {
@@ -118,10 +131,15 @@ export async function* fetchBlobBytes(
         throw err;
       }
       delete parts[i];
-      yield part;
+      for (const chunk of part) yield chunk;
+      held--;
+      options.buffers.release();
     }
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
     controller.abort(new Error('the blob is no longer read'));
+    // Parts still in flight keep their permits until they settle.
+    await Promise.allSettled(parts.filter(Boolean));
+    for (; held > 0; held--) options.buffers.release();
   }
 }

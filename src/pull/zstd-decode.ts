@@ -79,6 +79,11 @@ export async function* decodeZstd(
     produced += bytes.byteLength;
     return piece;
   };
+  /** Hands the oldest pending frame's output on. */
+  async function* emitHead(): AsyncGenerator<DecodedPiece> {
+    const head = pending.shift()!;
+    yield emit(head.offset, await head.output);
+  }
   try {
     for (let next = await tokens.next(); !next.done; next = await tokens.next()) {
       const token = next.value;
@@ -86,15 +91,12 @@ export async function* decodeZstd(
         const output = decodeFrame(token.bytes, token.maxOutput, base.compressed + token.offset);
         output.catch(() => {}); // awaited in order below; a failure surfaces there
         pending.push({ offset: token.offset, output });
-        while (pending.length >= options.parallel) {
-          const head = pending.shift()!;
-          yield emit(head.offset, await head.output);
-        }
+        while (pending.length >= options.parallel) yield* emitHead();
         continue;
       }
       if (token.kind !== 'large-start') throw new ZstdFormatError('frame tokens out of order');
       // The frames before go out first; the large one streams through alone.
-      for (const head of pending.splice(0)) yield emit(head.offset, await head.output);
+      while (pending.length > 0) yield* emitHead();
       const parts: AsyncIterator<Uint8Array> = {
         next: async () => {
           const t = await tokens.next();
@@ -113,8 +115,9 @@ export async function* decodeZstd(
         first = false;
       }
     }
-    for (const head of pending.splice(0)) yield emit(head.offset, await head.output);
+    while (pending.length > 0) yield* emitHead();
   } finally {
+    await Promise.allSettled(pending.map((p) => p.output));
     await tokens.return?.(undefined);
   }
 }

@@ -87,8 +87,12 @@ class ByteQueue {
   }
 }
 
+/**
+ * The pieces as one buffer of their own, always a copy: a view would keep the whole part it came
+ * from alive while the frame waits to be decompressed (a pull's memory bound counts parts only
+ * until they are split).
+ */
 function concat(pieces: Uint8Array[]): Uint8Array {
-  if (pieces.length === 1) return pieces[0]!;
   return Buffer.concat(pieces);
 }
 

@@ -23,7 +23,7 @@ function takeStage(): Buffer {
 }
 
 /**
- * Appends to a new file, preferring O_DIRECT: the bytes go from our buffer to the disk without the
+ * Appends to a file, preferring O_DIRECT: the bytes go from our buffer to the disk without the
  * page cache, so the kernel does not spend CPU copying them and writing them back later (on the
  * virtual machines measured in docs/benchmarks.md that was as much CPU as hashing the layer), and a
  * multi-GiB blob does not push the model files out of the cache. Filesystems without O_DIRECT
@@ -57,6 +57,61 @@ export class SequentialFileWriter {
       }
     }
     return new SequentialFileWriter(path, await open(path, flags, 0o644), false);
+  }
+
+  /**
+   * Opens an existing file to append at `size` (what an earlier attempt kept; the rest is cut off).
+   * In direct mode the partial last block is read back into the stage and written again with what
+   * follows, since O_DIRECT writes whole blocks only.
+   */
+  static async append(
+    path: string,
+    size: number,
+    options: { direct?: boolean } = {},
+  ): Promise<SequentialFileWriter> {
+    let writer: SequentialFileWriter | undefined;
+    if (constants.O_DIRECT !== undefined && options.direct !== false) {
+      try {
+        writer = new SequentialFileWriter(
+          path,
+          await open(path, constants.O_RDWR | constants.O_DIRECT),
+          true,
+        );
+      } catch (err) {
+        if (errnoCode(err) !== 'EINVAL') throw err;
+      }
+    }
+    writer ??= new SequentialFileWriter(path, await open(path, constants.O_RDWR), false);
+    await writer.handle.truncate(size);
+    if (!writer.direct) {
+      writer.position = size;
+      return writer;
+    }
+    const tail = size % ALIGN;
+    writer.position = size - tail;
+    if (tail > 0) {
+      writer.stage = takeStage();
+      // A whole block read at an aligned offset (past the end it is short): O_DIRECT's terms.
+      await writer.handle.read(writer.stage, 0, ALIGN, writer.position);
+      writer.staged = tail;
+    }
+    return writer;
+  }
+
+  /**
+   * Makes every byte written so far durable without ending the file: in direct mode the stage is
+   * written (its last block padded, and written again later with what follows), then the data is
+   * synced. What a resume checkpoint needs.
+   */
+  async checkpoint(): Promise<void> {
+    if (this.direct && this.staged > 0) {
+      const padded = Math.ceil(this.staged / ALIGN) * ALIGN;
+      this.stage!.fill(0, this.staged, padded);
+      await this.pending;
+      await this.writeAll(this.stage!, padded, this.position);
+    }
+    await this.pending;
+    await this.handle.datasync();
   }
 
   get isDirect(): boolean {

@@ -8,10 +8,10 @@ import { sourceDateEpoch } from '../../src/config/env.ts';
 import { OciLayoutTarget } from '../../src/content/layout/oci-layout.ts';
 import { checkUnchanged, scanModelDir } from '../../src/model/source.ts';
 import { FramePool } from '../../src/pack/frame-pool.ts';
-import { HashWorker } from '../../src/pack/hash-worker.ts';
 import { type PackContext, packTarLayer, type TarCompression } from '../../src/pack/layer-packer.ts';
 import { encodeFileHeader, USTAR_MAX_SIZE } from '../../src/pack/tar-header.ts';
 import { chooseCompressor } from '../../src/pack/zstd.ts';
+import { HashWorker } from '../../src/util/hash-worker.ts';
 import { modelFromFiles } from '../helpers/model.ts';
 import { tempDir } from '../helpers/tmp.ts';
 

@@ -1,5 +1,7 @@
 import { Worker } from 'node:worker_threads';
-import type { Digest } from '../oci/digest.ts';
+
+// (Digest is the OCI form `sha256:<hex>`; util/ imports nothing of ours, so it is spelled out.)
+type Digest = `sha256:${string}`;
 
 // sha256 of the tar stream and of each file's content is the largest piece of main-thread work in
 // a pack (two passes over every byte). A worker thread does it instead, reading the same shared
@@ -15,6 +17,9 @@ const WORKER_SOURCE = `
       if (!h) { h = { hash: createHash('sha256'), size: 0 }; hashes.set(m.id, h); }
       for (const view of m.views) { h.hash.update(view); h.size += view.byteLength; }
       parentPort.postMessage({ op: 'ack', seq: m.seq });
+    } else if (m.op === 'peek') {
+      const h = hashes.get(m.id) ?? { hash: createHash('sha256'), size: 0 };
+      parentPort.postMessage({ op: 'digest', seq: m.seq, digest: 'sha256:' + h.hash.copy().digest('hex'), size: h.size });
     } else if (m.op === 'digest') {
       const h = hashes.get(m.id) ?? { hash: createHash('sha256'), size: 0 };
       hashes.delete(m.id);
@@ -76,6 +81,12 @@ export class HashWorker {
 
   async update(id: number, views: readonly Uint8Array[]): Promise<void> {
     if (views.length > 0) await this.send({ op: 'update', id, views });
+  }
+
+  /** The digest of what was hashed so far under `id`, which goes on. */
+  async peek(id: number): Promise<{ digest: Digest; size: number }> {
+    const reply = await this.send({ op: 'peek', id });
+    return { digest: reply.digest!, size: reply.size! };
   }
 
   async digest(id: number): Promise<{ digest: Digest; size: number }> {
