@@ -26,8 +26,8 @@ export interface RegistryBenchInput {
   work: string;
   /** Runs the CLI with these arguments; JSON result, wall seconds, peak RSS. */
   runBuild: (args: string[]) => Promise<{ result: Record<string, unknown>; wall: number; rssKiB?: number }>;
-  /** Seconds for a shell script. */
-  shell: (script: string) => number;
+  /** Seconds for a shell script (run asynchronously: the registry lives in this process). */
+  shell: (script: string) => Promise<number>;
 }
 
 const GBIT = 125_000_000;
@@ -154,8 +154,8 @@ export async function benchRegistry(input: RegistryBenchInput): Promise<BenchRow
     const gzLayout = path.join(work, 'targz-layout');
     const tarFile = path.join(work, 'bench.tar');
     const gzFile = `${tarFile}.gz`;
-    input.shell(`tar -cf ${JSON.stringify(tarFile)} -C ${JSON.stringify(modelDir)} .`);
-    const gzipSeconds = input.shell(`gzip -6 -c ${JSON.stringify(tarFile)} > ${JSON.stringify(gzFile)}`);
+    await input.shell(`tar -cf ${JSON.stringify(tarFile)} -C ${JSON.stringify(modelDir)} .`);
+    const gzipSeconds = await input.shell(`gzip -6 -c ${JSON.stringify(tarFile)} > ${JSON.stringify(gzFile)}`);
     await rm(gzLayout, { recursive: true, force: true });
     await writeImageLayout(gzLayout, [
       {
@@ -164,7 +164,7 @@ export async function benchRegistry(input: RegistryBenchInput): Promise<BenchRow
         diffId: await sha256File(tarFile),
       },
     ]);
-    const gzPushSeconds = input.shell(
+    const gzPushSeconds = await input.shell(
       `skopeo copy -q --dest-tls-verify=false oci:${gzLayout}:v1 docker://${registry.host}/bench/targz:v1`,
     );
 
@@ -193,7 +193,7 @@ export async function benchRegistry(input: RegistryBenchInput): Promise<BenchRow
         diffId: l.digest,
       })),
     );
-    const skopeoSeconds = input.shell(
+    const skopeoSeconds = await input.shell(
       `skopeo copy -q --dest-tls-verify=false --dest-compress-format zstd --dest-compress-level ${level} oci:${imageLayout}:v1 docker://${registry.host}/bench/skopeo-zstd:v1`,
     );
     for (const dir of [gzLayout, plainLayout, imageLayout, layout])

@@ -1,4 +1,4 @@
-// `npm run bench [-- --size 1GiB --shards 4 --level 3 --frame-sweep --skip-gzip --skip-registry]`
+// `npm run bench [-- --size 1GiB --shards 4 --level 3 --frame-sweep --skip-gzip --skip-registry --skip-pull --pull-only]`
 //
 // Packs a synthetic bf16 model (normally distributed values, so it compresses like real weights)
 // and prints one markdown table whose rows were all measured in this run, next to baselines:
@@ -18,6 +18,7 @@ import { createGzip } from 'node:zlib';
 import { chooseCompressor } from '../src/pack/zstd.ts';
 import { formatBytes, parseSize } from '../src/util/format.ts';
 import { rerunTuned } from '../src/util/runtime-tuning.ts';
+import { benchPull } from './bench-pull.ts';
 import { benchRegistry } from './bench-registry.ts';
 import { shardName, writeSampleModel, writeShard } from './sample-model.ts';
 
@@ -38,6 +39,8 @@ const { values } = parseArgs({
     'frame-sweep': { type: 'boolean', default: false },
     'skip-gzip': { type: 'boolean', default: false },
     'skip-registry': { type: 'boolean', default: false },
+    'skip-pull': { type: 'boolean', default: false },
+    'pull-only': { type: 'boolean', default: false },
     rounds: { type: 'string', default: '3' },
     dir: { type: 'string', default: path.join(repo, '.bench') },
   },
@@ -131,6 +134,22 @@ async function oneCoreLibrary(bytes: number): Promise<number> {
   return MB(bytes, busy / 1000);
 }
 
+/**
+ * Seconds for a shell script, run without blocking the event loop: the registry and proxy the
+ * benchmark starts live in this process, and a synchronous child would stop them from draining
+ * their pipes and sockets (a registry whose log pipe fills up stops answering).
+ */
+function shellAsync(script: string): Promise<number> {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn('sh', ['-c', script], { stdio: ['ignore', 'ignore', 'inherit'] });
+    child.on('error', reject);
+    child.on('close', (code) =>
+      code === 0 ? resolve((performance.now() - started) / 1000) : reject(new Error(`failed: ${script}`)),
+    );
+  });
+}
+
 function shell(script: string): number {
   const { value, seconds } = time(() =>
     spawnSync('sh', ['-c', script], { stdio: ['ignore', 'ignore', 'inherit'] }),
@@ -175,7 +194,7 @@ function runBuild(
     });
     child.on('close', (code) => {
       const wall = (performance.now() - started) / 1000;
-      if (code !== 0) return reject(new Error(`build failed (${code})`));
+      if (code !== 0) return reject(new Error(`model-oci ${args.slice(0, 2).join(' ')} failed (${code})`));
       const result = JSON.parse(out) as Record<string, unknown>;
       if (!hasTimeCommand) return resolve({ result, wall });
       readFile(rssFile, 'utf8').then(
@@ -186,6 +205,21 @@ function runBuild(
   });
 }
 
+function printRows(bytes: number): void {
+  const cpu = cpus()[0]?.model ?? 'unknown CPU';
+  console.log(
+    `Model: ${formatBytes(bytes)} in ${shards} bf16 safetensors shards (+ config, tokenizer, docs). Machine: ${cores} cores (${cpu}), ${formatBytes(totalmem())} RAM, Node ${process.versions.node}, zstd CLI ${/v(\d+\.\d+\.\d+)/.exec(execFileSync('zstd', ['-V'], { encoding: 'utf8' }))?.[1] ?? '?'}.\n`,
+  );
+  console.log(`Medians of ${rounds} interleaved rounds.\n`);
+  console.log('| measurement | time (s) | throughput (MB/s) | peak RSS (MiB) | notes |');
+  console.log('|---|---:|---:|---:|---|');
+  for (const r of rows) {
+    const rate = r.bytes > 0 ? MB(r.bytes, r.seconds).toFixed(0) : '';
+    const rss = r.rssKiB ? (r.rssKiB / 1024).toFixed(0) : '';
+    console.log(`| ${r.what} | ${r.seconds.toFixed(2)} | ${rate} | ${rss} | ${r.note ?? ''} |`);
+  }
+}
+
 async function main(): Promise<void> {
   await mkdir(work, { recursive: true });
   if (!existsSync(modelDir)) {
@@ -194,6 +228,16 @@ async function main(): Promise<void> {
   }
   const bytes = await modelSize();
   await warmPageCache();
+  const hasTool = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
+  const pullRows = async () =>
+    !values['skip-pull'] && hasTool('docker-registry') && hasTool('skopeo')
+      ? benchPull({ modelDir, bytes, rounds, work, runCli: (args) => runBuild(args), shell: shellAsync })
+      : [];
+  if (values['pull-only']) {
+    rows.push(...(await pullRows()));
+    printRows(bytes);
+    return;
+  }
   const layout = path.join(work, 'layout');
   const cache = path.join(work, 'digests.json');
   const buildArgs = (...extra: string[]) => [
@@ -386,7 +430,6 @@ async function main(): Promise<void> {
     });
   }
 
-  const hasTool = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
   if (!values['skip-registry'] && hasTool('docker-registry') && hasTool('skopeo')) {
     rows.push(
       ...(await benchRegistry({
@@ -396,23 +439,13 @@ async function main(): Promise<void> {
         rounds,
         work,
         runBuild: (args) => runBuild(args),
-        shell,
+        shell: shellAsync,
       })),
     );
   }
 
-  const cpu = cpus()[0]?.model ?? 'unknown CPU';
-  console.log(
-    `Model: ${formatBytes(bytes)} in ${shards} bf16 safetensors shards (+ config, tokenizer, docs). Machine: ${cores} cores (${cpu}), ${formatBytes(totalmem())} RAM, Node ${process.versions.node}, zstd CLI ${/v(\d+\.\d+\.\d+)/.exec(execFileSync('zstd', ['-V'], { encoding: 'utf8' }))?.[1] ?? '?'}.\n`,
-  );
-  console.log(`Medians of ${rounds} interleaved rounds.\n`);
-  console.log('| measurement | time (s) | throughput (MB/s) | peak RSS (MiB) | notes |');
-  console.log('|---|---:|---:|---:|---|');
-  for (const r of rows) {
-    const rate = r.bytes > 0 ? MB(r.bytes, r.seconds).toFixed(0) : '';
-    const rss = r.rssKiB ? (r.rssKiB / 1024).toFixed(0) : '';
-    console.log(`| ${r.what} | ${r.seconds.toFixed(2)} | ${rate} | ${rss} | ${r.note ?? ''} |`);
-  }
+  rows.push(...(await pullRows()));
+  printRows(bytes);
 }
 
 await main();

@@ -525,3 +525,39 @@ describe('the node:zlib fallback when the native zstd module cannot load', () =>
     }
   });
 });
+
+describe('the pull command of the bundle', () => {
+  let registry: TestRegistry;
+  beforeAll(async () => {
+    registry = await startRegistry();
+  });
+  afterAll(async () => {
+    await registry?.stop();
+  });
+
+  test('unpacks the model (and its image form) into path with outputs and a summary; a second run fetches nothing', async () => {
+    const { dir } = await sampleModel({ seed: 41 });
+    const target = `${registry.host}/action/pulled:1`;
+    const built = await runAction({ command: 'model', path: dir, name: 'pulled', target, 'image-form': 'true', cache: 'false' });
+    expect(built.code, built.stdout).toBe(0);
+    expect(built.outputs['image-ref']).toBe(`${registry.host}/action/pulled@${built.outputs['image-digest']}`);
+
+    const out = path.join(await tempDir(), 'models', 'pulled');
+    const first = await runAction({ command: 'pull', target, path: out });
+    expect(first.code, first.stdout).toBe(0);
+    expect(first.outputs.digest).toBe(built.outputs.digest);
+    expect(first.outputs.ref).toBe(`${registry.host}/action/pulled@${built.outputs.digest}`);
+    expect(Number(first.outputs['bytes-fetched'])).toBeGreaterThan(0);
+    expect(first.summary).toContain('### model-oci pull:');
+    const names = (await readdir(dir)).sort();
+    expect((await readdir(out)).filter((n) => n !== '.cache').sort()).toEqual(names);
+
+    const again = await runAction({ command: 'pull', target: `${target}-image`, path: out });
+    expect(again.code, again.stdout).toBe(0);
+    expect(again.outputs['bytes-fetched']).toBe('0');
+
+    const bad = await runAction({ command: 'pull', target, path: '' });
+    expect(bad.code).toBe(1);
+    expect(failureLines(bad)).toEqual(['::error::input path is required']);
+  });
+});

@@ -9,6 +9,7 @@ import YAML from 'yaml';
 import { BASE_BUILD_HELP, INDEX_HELP, RESOLVE_HELP } from '../../src/cli/compat-commands.ts';
 import { MODEL_BUILD_HELP } from '../../src/cli/model-build.ts';
 import { MODEL_INSPECT_HELP } from '../../src/cli/model-inspect.ts';
+import { MODEL_PULL_HELP } from '../../src/cli/model-pull.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const examplesDir = path.join(repoRoot, 'workflows-examples');
@@ -303,6 +304,7 @@ describe("README.md's CLI section lists every flag the CLI's help does", () => {
   test.each([
     ['model build', MODEL_BUILD_HELP],
     ['model inspect', MODEL_INSPECT_HELP],
+    ['model pull', MODEL_PULL_HELP],
     ['base build', BASE_BUILD_HELP],
     ['index record / update', INDEX_HELP],
     ['resolve', RESOLVE_HELP],
