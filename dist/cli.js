@@ -900,6 +900,54 @@ var init_direct_file = __esm({
         }
         return new _SequentialFileWriter(path19, await open2(path19, flags, 420), false);
       }
+      /**
+       * Opens an existing file to append at `size` (what an earlier attempt kept; the rest is cut off).
+       * In direct mode the partial last block is read back into the stage and written again with what
+       * follows, since O_DIRECT writes whole blocks only.
+       */
+      static async append(path19, size2, options = {}) {
+        let writer;
+        if (constants.O_DIRECT !== void 0 && options.direct !== false) {
+          try {
+            writer = new _SequentialFileWriter(
+              path19,
+              await open2(path19, constants.O_RDWR | constants.O_DIRECT),
+              true
+            );
+          } catch (err) {
+            if (errnoCode(err) !== "EINVAL") throw err;
+          }
+        }
+        writer ??= new _SequentialFileWriter(path19, await open2(path19, constants.O_RDWR), false);
+        await writer.handle.truncate(size2);
+        if (!writer.direct) {
+          writer.position = size2;
+          return writer;
+        }
+        const tail = size2 % ALIGN;
+        writer.position = size2 - tail;
+        if (tail > 0) {
+          writer.stage = takeStage();
+          await writer.handle.read(writer.stage, 0, ALIGN, writer.position);
+          writer.staged = tail;
+        }
+        return writer;
+      }
+      /**
+       * Makes every byte written so far durable without ending the file: in direct mode the stage is
+       * written (its last block padded, and written again later with what follows), then the data is
+       * synced. What a resume checkpoint needs.
+       */
+      async checkpoint() {
+        if (this.direct && this.staged > 0) {
+          const padded = Math.ceil(this.staged / ALIGN) * ALIGN;
+          this.stage.fill(0, this.staged, padded);
+          await this.pending;
+          await this.writeAll(this.stage, padded, this.position);
+        }
+        await this.pending;
+        await this.handle.datasync();
+      }
       get isDirect() {
         return this.direct;
       }
@@ -40021,11 +40069,11 @@ var init_dry_run_target = __esm({
   }
 });
 
-// src/pack/hash-worker.ts
+// src/util/hash-worker.ts
 import { Worker } from "node:worker_threads";
 var WORKER_SOURCE, HashWorker;
 var init_hash_worker = __esm({
-  "src/pack/hash-worker.ts"() {
+  "src/util/hash-worker.ts"() {
     "use strict";
     WORKER_SOURCE = `
   const { parentPort } = require('node:worker_threads');
@@ -40037,6 +40085,9 @@ var init_hash_worker = __esm({
       if (!h) { h = { hash: createHash('sha256'), size: 0 }; hashes.set(m.id, h); }
       for (const view of m.views) { h.hash.update(view); h.size += view.byteLength; }
       parentPort.postMessage({ op: 'ack', seq: m.seq });
+    } else if (m.op === 'peek') {
+      const h = hashes.get(m.id) ?? { hash: createHash('sha256'), size: 0 };
+      parentPort.postMessage({ op: 'digest', seq: m.seq, digest: 'sha256:' + h.hash.copy().digest('hex'), size: h.size });
     } else if (m.op === 'digest') {
       const h = hashes.get(m.id) ?? { hash: createHash('sha256'), size: 0 };
       hashes.delete(m.id);
@@ -40080,6 +40131,11 @@ var init_hash_worker = __esm({
       }
       async update(id, views) {
         if (views.length > 0) await this.send({ op: "update", id, views });
+      }
+      /** The digest of what was hashed so far under `id`, which goes on. */
+      async peek(id) {
+        const reply = await this.send({ op: "peek", id });
+        return { digest: reply.digest, size: reply.size };
       }
       async digest(id) {
         const reply = await this.send({ op: "digest", id });
@@ -40158,8 +40214,8 @@ var init_file_hasher = __esm({
   "src/pack/file-hasher.ts"() {
     "use strict";
     init_errors();
-    init_limiter();
     init_hash_worker();
+    init_limiter();
     CHUNK = 4 * 1024 * 1024;
   }
 });
@@ -41582,8 +41638,8 @@ var init_pack_layers = __esm({
     "use strict";
     init_write_retries();
     init_frame_pool();
-    init_hash_worker();
     init_layer_packer();
+    init_hash_worker();
     init_limiter();
     init_reuse();
     init_source();
@@ -42407,6 +42463,121 @@ ${REGISTRY_HELP}`;
   }
 });
 
+// src/util/off-thread-hash.ts
+var SLOT_BYTES, PER_STREAM, HashPool, OffThreadHash;
+var init_off_thread_hash = __esm({
+  "src/util/off-thread-hash.ts"() {
+    "use strict";
+    init_hash_worker();
+    SLOT_BYTES = 1024 * 1024;
+    PER_STREAM = 4;
+    HashPool = class {
+      workers;
+      next = 0;
+      free = [];
+      created = 0;
+      maxSlots;
+      waiters = [];
+      constructor(options = {}) {
+        this.workers = Array.from({ length: Math.max(1, options.workers ?? 2) }, () => new HashWorker());
+        this.maxSlots = Math.max(PER_STREAM, options.slots ?? 16);
+      }
+      stream() {
+        const worker = this.workers[this.next++ % this.workers.length];
+        return new OffThreadHash(worker, this);
+      }
+      /** A free slot (waiting for one when all are on their way). */
+      take() {
+        const slot = this.free.pop();
+        if (slot) return slot;
+        if (this.created < this.maxSlots) {
+          this.created++;
+          return Buffer.from(new SharedArrayBuffer(SLOT_BYTES));
+        }
+        return new Promise((resolve) => this.waiters.push(resolve));
+      }
+      give(slot) {
+        const waiter = this.waiters.shift();
+        if (waiter) waiter(slot);
+        else this.free.push(slot);
+      }
+      async close() {
+        await Promise.all(this.workers.map((w) => w.close()));
+      }
+    };
+    OffThreadHash = class {
+      worker;
+      pool;
+      id;
+      inFlight = [];
+      failure;
+      /** The slot being filled, and how far. */
+      slot;
+      filled = 0;
+      size = 0;
+      constructor(worker, pool) {
+        this.worker = worker;
+        this.pool = pool;
+        this.id = worker.create();
+      }
+      /**
+       * Copies `chunk` towards the worker; returns once it is copied (the caller may reuse `chunk`).
+       * Small chunks are gathered into one slot before it is sent, so a stream of network-sized
+       * pieces costs a message per MiB, not per piece.
+       */
+      async update(chunk) {
+        if (this.failure) throw this.failure;
+        let at = 0;
+        while (at < chunk.byteLength) {
+          if (!this.slot) {
+            while (this.inFlight.length >= PER_STREAM) await this.inFlight.shift();
+            this.slot = await this.pool.take();
+            this.filled = 0;
+          }
+          const n = Math.min(chunk.byteLength - at, SLOT_BYTES - this.filled);
+          Buffer.from(chunk.buffer, chunk.byteOffset + at, n).copy(this.slot, this.filled);
+          this.filled += n;
+          at += n;
+          this.size += n;
+          if (this.filled === SLOT_BYTES) this.send();
+        }
+      }
+      /** Posts the current slot (if it holds anything) to the worker. */
+      send() {
+        const slot = this.slot;
+        if (!slot) return;
+        this.slot = void 0;
+        if (this.filled === 0) {
+          this.pool.give(slot);
+          return;
+        }
+        const sent = this.worker.update(this.id, [slot.subarray(0, this.filled)]).then(
+          () => this.pool.give(slot),
+          (err) => {
+            this.pool.give(slot);
+            this.failure ??= err;
+          }
+        );
+        this.inFlight.push(sent);
+      }
+      async settle() {
+        this.send();
+        while (this.inFlight.length > 0) await this.inFlight.shift();
+        if (this.failure) throw this.failure;
+      }
+      /** The digest of everything so far; the stream goes on. */
+      async peek() {
+        await this.settle();
+        return (await this.worker.peek(this.id)).digest;
+      }
+      async digest() {
+        await this.settle();
+        return (await this.worker.digest(this.id)).digest;
+      }
+    };
+  }
+});
+
 // src/pull/entry-path.ts
 import { lstat as lstat3, mkdir as mkdir5 } from "node:fs/promises";
 import path14 from "node:path";
@@ -42543,20 +42714,20 @@ var init_commit = __esm({
 // src/pull/ranged-fetch.ts
 async function fetchPart(target, desc, start, end, options, signal) {
   return options.connections.run(async () => {
-    const part = Buffer.allocUnsafe(end - start);
+    const chunks = [];
     let filled = 0;
     for await (const chunk of await target.fetchBlobRange(desc, start, end, signal)) {
-      if (filled + chunk.byteLength > part.byteLength)
+      if (filled + chunk.byteLength > end - start)
         throw new Error(`${target.displayName}: blob ${desc.digest} sent more than the range asked for`);
-      part.set(chunk, filled);
+      chunks.push(chunk);
       filled += chunk.byteLength;
       options.onBytes?.(chunk.byteLength);
     }
-    if (filled !== part.byteLength)
+    if (filled !== end - start)
       throw new Error(
-        `${target.displayName}: blob ${desc.digest} sent ${filled} of ${part.byteLength} bytes of a range`
+        `${target.displayName}: blob ${desc.digest} sent ${filled} of ${end - start} bytes of a range`
       );
-    return part;
+    return chunks;
   }, signal);
 }
 async function* oneStream(target, desc, from, options) {
@@ -42590,11 +42761,15 @@ async function* fetchBlobBytes(target, desc, from, options) {
   const count = Math.ceil(remaining / options.partSize);
   const parts = [];
   let launched = 0;
+  let held = 0;
   const launch = (consumed) => {
     while (launched < count && launched < consumed + options.window) {
       const start = from + launched * options.partSize;
       const end = Math.min(desc.size, start + options.partSize);
-      const part = fetchPart(target, desc, start, end, options, controller.signal);
+      const part = options.buffers.acquire(controller.signal).then(() => {
+        held++;
+        return fetchPart(target, desc, start, end, options, controller.signal);
+      });
       part.catch(() => {
       });
       parts[launched++] = part;
@@ -42615,11 +42790,15 @@ async function* fetchBlobBytes(target, desc, from, options) {
         throw err;
       }
       delete parts[i];
-      yield part;
+      for (const chunk of part) yield chunk;
+      held--;
+      options.buffers.release();
     }
   } finally {
     options.signal?.removeEventListener("abort", onAbort);
     controller.abort(new Error("the blob is no longer read"));
+    await Promise.allSettled(parts.filter(Boolean));
+    for (; held > 0; held--) options.buffers.release();
   }
 }
 var init_ranged_fetch = __esm({
@@ -45184,66 +45363,83 @@ var init_safe_extract = __esm({
 });
 
 // src/pull/staged-file.ts
-import { createHash as createHash4 } from "node:crypto";
 import { open as open7, unlink as unlink5 } from "node:fs/promises";
 var StagedFile;
 var init_staged_file = __esm({
   "src/pull/staged-file.ts"() {
     "use strict";
+    init_direct_file();
     StagedFile = class _StagedFile {
       tempPath;
-      handle;
+      writer;
       hash;
       marks = [];
+      closed = false;
       /** Bytes in the file so far. */
       written;
-      constructor(tempPath, handle, hash, written) {
+      constructor(tempPath, writer, hash, written) {
         this.tempPath = tempPath;
-        this.handle = handle;
+        this.writer = writer;
         this.hash = hash;
         this.written = written;
       }
       /** A new, empty file (an old one of that name is replaced). */
-      static async create(tempPath) {
-        const handle = await open7(tempPath, "w", 420);
-        return new _StagedFile(tempPath, handle, createHash4("sha256"), 0);
+      static async create(tempPath, options) {
+        await unlink5(tempPath).catch(() => {
+        });
+        const writer = await SequentialFileWriter.create(tempPath, options);
+        return new _StagedFile(tempPath, writer, options.hashes.stream(), 0);
       }
       /**
        * The first `prefix` bytes of an earlier attempt, re-read and hashed; undefined when they are not
        * all there or do not hash to `prefixDigest` (the file is then started over). `alsoHash` is fed
        * the same bytes (the layer's diffID continues over them too).
        */
-      static async resume(tempPath, prefix, prefixDigest, alsoHash) {
+      static async resume(tempPath, prefix, prefixDigest, alsoHash, options) {
         let handle;
         try {
           handle = await open7(tempPath, "r+");
         } catch {
           return void 0;
         }
-        const hash = createHash4("sha256");
+        const hash = options.hashes.stream();
         const buf = Buffer.allocUnsafe(4 << 20);
         let at = 0;
         while (at < prefix) {
           const { bytesRead } = await handle.read(buf, 0, Math.min(buf.length, prefix - at), at);
           if (bytesRead === 0) break;
           const piece = buf.subarray(0, bytesRead);
-          hash.update(piece);
-          alsoHash?.update(piece);
+          await hash.update(piece);
+          await alsoHash?.update(piece);
           at += bytesRead;
         }
-        if (at !== prefix || `sha256:${hash.copy().digest("hex")}` !== prefixDigest) {
-          await handle.close();
-          return void 0;
-        }
-        await handle.truncate(prefix);
-        return new _StagedFile(tempPath, handle, hash, prefix);
+        await handle.close();
+        if (at !== prefix || await hash.peek() !== prefixDigest) return void 0;
+        return new _StagedFile(
+          tempPath,
+          await SequentialFileWriter.append(tempPath, prefix, options),
+          hash,
+          prefix
+        );
       }
-      /** Calls `reached` with the digest of bytes [0, at) once they are written (and synced to disk). */
+      /**
+       * Calls `reached` with the digest of bytes [0, at) once they are written (and synced to disk); a
+       * mark at the current end is taken at the next write (the caller often learns of a frame start
+       * just as the bytes before it were written).
+       */
       markAt(at, reached) {
-        if (at <= this.written) return;
+        if (at < this.written || at === 0) return;
         this.marks.push({ at, reached });
       }
+      async reach(mark) {
+        await this.writer.checkpoint();
+        await mark.reached(await this.hash.peek());
+      }
       async write(chunk) {
+        while (this.marks[0] && this.marks[0].at <= this.written) {
+          const mark = this.marks.shift();
+          if (mark.at === this.written) await this.reach(mark);
+        }
         let rest = chunk;
         while (rest.byteLength > 0) {
           const mark = this.marks[0];
@@ -45251,43 +45447,37 @@ var init_staged_file = __esm({
           const piece = rest.subarray(0, take);
           rest = rest.subarray(take);
           if (piece.byteLength > 0) {
-            this.hash.update(piece);
-            let done = 0;
-            while (done < piece.byteLength) {
-              const { bytesWritten } = await this.handle.write(
-                piece,
-                done,
-                piece.byteLength - done,
-                this.written
-              );
-              done += bytesWritten;
-              this.written += bytesWritten;
-            }
+            await this.hash.update(piece);
+            await this.writer.write(piece);
+            this.written += piece.byteLength;
           }
           if (mark && this.written === mark.at) {
             this.marks.shift();
-            await this.handle.datasync();
-            await mark.reached(`sha256:${this.hash.copy().digest("hex")}`);
+            await this.reach(mark);
           }
         }
       }
       /** Flushes and closes; the digest and size of what was written. */
       async finish() {
-        await this.handle.datasync();
-        await this.handle.close();
-        return { digest: `sha256:${this.hash.digest("hex")}`, size: this.written };
+        await this.writer.finish();
+        await this.close();
+        return { digest: await this.hash.digest(), size: this.written };
+      }
+      async close() {
+        if (this.closed) return;
+        this.closed = true;
+        await this.writer.close().catch(() => {
+        });
       }
       /** Closes without keeping the bytes. */
       async discard() {
-        await this.handle.close().catch(() => {
-        });
+        await this.close();
         await unlink5(this.tempPath).catch(() => {
         });
       }
-      /** Closes and keeps the bytes for a later attempt to resume. */
+      /** Closes and keeps the bytes for a later attempt to resume (a checkpoint says how many count). */
       async keep() {
-        await this.handle.close().catch(() => {
-        });
+        await this.close();
       }
     };
   }
@@ -45295,7 +45485,6 @@ var init_staged_file = __esm({
 
 // src/pull/zstd-frames.ts
 function concat(pieces) {
-  if (pieces.length === 1) return pieces[0];
   return Buffer.concat(pieces);
 }
 async function* splitFrames(input, limits = DEFAULT_FRAME_LIMITS, baseOffset = 0) {
@@ -45505,6 +45694,10 @@ async function* decodeZstd(input, options) {
     produced += bytes.byteLength;
     return piece;
   };
+  async function* emitHead() {
+    const head = pending.shift();
+    yield emit(head.offset, await head.output);
+  }
   try {
     for (let next = await tokens.next(); !next.done; next = await tokens.next()) {
       const token = next.value;
@@ -45513,14 +45706,11 @@ async function* decodeZstd(input, options) {
         output.catch(() => {
         });
         pending.push({ offset: token.offset, output });
-        while (pending.length >= options.parallel) {
-          const head = pending.shift();
-          yield emit(head.offset, await head.output);
-        }
+        while (pending.length >= options.parallel) yield* emitHead();
         continue;
       }
       if (token.kind !== "large-start") throw new ZstdFormatError("frame tokens out of order");
-      for (const head of pending.splice(0)) yield emit(head.offset, await head.output);
+      while (pending.length > 0) yield* emitHead();
       const parts = {
         next: async () => {
           const t = await tokens.next();
@@ -45539,8 +45729,9 @@ async function* decodeZstd(input, options) {
         first = false;
       }
     }
-    for (const head of pending.splice(0)) yield emit(head.offset, await head.output);
+    while (pending.length > 0) yield* emitHead();
   } finally {
+    await Promise.allSettled(pending.map((p) => p.output));
     await tokens.return?.(void 0);
   }
 }
@@ -45554,12 +45745,11 @@ var init_zstd_decode = __esm({
 });
 
 // src/pull/layer-pull.ts
-import { createHash as createHash5 } from "node:crypto";
 import { createGunzip } from "node:zlib";
 function resumable(layer) {
   return layer.files?.length === 1 && layer.encoding !== "tar+gzip";
 }
-async function openResumption(layer, state) {
+async function openResumption(layer, state, options) {
   const digest = layer.descriptor.digest;
   const journal = await state.readJournal(digest);
   const file = layer.files?.[0];
@@ -45570,9 +45760,9 @@ async function openResumption(layer, state) {
   const header2 = Buffer.from(journal.header, "base64");
   const { compressed, tar, fileBytes, prefixDigest } = journal.checkpoint;
   const consistent = tar === header2.byteLength + fileBytes && fileBytes <= file.size && compressed <= layer.descriptor.size && (layer.encoding === "tar+zstd" || compressed === tar);
-  const diffHash = createHash5("sha256");
-  diffHash.update(header2);
-  const staged = consistent ? await StagedFile.resume(state.partialPath(digest), fileBytes, prefixDigest, diffHash) : void 0;
+  const diffHash = options.hashes.stream();
+  await diffHash.update(header2);
+  const staged = consistent ? await StagedFile.resume(state.partialPath(digest), fileBytes, prefixDigest, diffHash, options) : void 0;
   if (!staged) {
     await state.dropPartial(digest);
     return void 0;
@@ -45583,10 +45773,7 @@ async function* bytesOf(pieces) {
   for await (const piece of pieces) yield piece.bytes;
 }
 async function* tap(source, see) {
-  for await (const item of source) {
-    see(item);
-    yield item;
-  }
+  for await (const item of source) yield await see(item);
 }
 function decode(layer, blob, base, parallel) {
   switch (layer.encoding) {
@@ -45622,19 +45809,24 @@ async function pullLayer(layer, ctx) {
   const desc = layer.descriptor;
   const where = `layer ${layer.name}`;
   const single = resumable(layer) ? layer.files[0] : void 0;
-  const resume = single ? await openResumption(layer, state) : void 0;
+  const direct = { direct: ctx.directIo, hashes: ctx.hashes };
+  const resume = single ? await openResumption(layer, state, direct) : void 0;
   const from = resume?.journal.checkpoint.compressed ?? 0;
   const staged = resume ? [resume.staged] : [];
   let fetched = 0;
   let blobSize = from;
-  const blobHash = from === 0 && layer.encoding !== "raw" ? createHash5("sha256") : void 0;
-  const blob = tap(fetchBlobBytes(ctx.target, desc, from, { ...ctx.fetch, signal: ctx.signal }), (chunk) => {
-    blobHash?.update(chunk);
-    blobSize += chunk.byteLength;
-    fetched += chunk.byteLength;
-  });
+  const blobHash = from === 0 && layer.encoding !== "raw" ? ctx.hashes.stream() : void 0;
+  const blob = tap(
+    fetchBlobBytes(ctx.target, desc, from, { ...ctx.fetch, signal: ctx.signal }),
+    async (chunk) => {
+      await blobHash?.update(chunk);
+      blobSize += chunk.byteLength;
+      fetched += chunk.byteLength;
+      return chunk;
+    }
+  );
   const tarBase = resume ? resume.journal.checkpoint.tar : 0;
-  const diffHash = layer.encoding === "raw" ? void 0 : resume?.diffHash ?? createHash5("sha256");
+  const diffHash = layer.encoding === "raw" ? void 0 : resume?.diffHash ?? ctx.hashes.stream();
   const checkpoints = [];
   let head = [];
   let headBytes = 0;
@@ -45642,8 +45834,8 @@ async function pullLayer(layer, ctx) {
   let onCheckpoint;
   const content = tap(
     decode(layer, blob, { compressed: from, decompressed: tarBase }, ctx.decodeParallel),
-    (piece) => {
-      diffHash?.update(piece.bytes);
+    async (piece) => {
+      await diffHash?.update(piece.bytes);
       if (headBytes < MAX_HEADER_BYTES && !resume) {
         head.push(Buffer.from(piece.bytes.subarray(0, MAX_HEADER_BYTES - headBytes)));
         headBytes += Math.min(piece.bytes.byteLength, MAX_HEADER_BYTES - headBytes);
@@ -45654,6 +45846,7 @@ async function pullLayer(layer, ctx) {
         if (onCheckpoint) onCheckpoint(start);
         else checkpoints.push(start);
       }
+      return piece;
     }
   );
   const journalInto = (file, dataOffset, header2) => {
@@ -45678,7 +45871,7 @@ async function pullLayer(layer, ctx) {
   let entries;
   try {
     if (layer.encoding === "raw" || resume) {
-      const file = resume?.staged ?? await StagedFile.create(state.partialPath(desc.digest));
+      const file = resume?.staged ?? await StagedFile.create(state.partialPath(desc.digest), direct);
       if (!resume) staged.push(file);
       const header2 = resume ? Buffer.from(resume.journal.header, "base64") : Buffer.alloc(0);
       journalInto(file, header2.byteLength, header2);
@@ -45691,7 +45884,10 @@ async function pullLayer(layer, ctx) {
         expected: layer.files ? new Map(layer.files.map((f) => [f.path, f])) : void 0,
         wanted: ctx.wanted,
         stage: async () => {
-          const file = await StagedFile.create(single ? state.partialPath(desc.digest) : state.tempPath());
+          const file = await StagedFile.create(
+            single ? state.partialPath(desc.digest) : state.tempPath(),
+            direct
+          );
           staged.push(file);
           return file;
         },
@@ -45703,7 +45899,7 @@ async function pullLayer(layer, ctx) {
         signal: ctx.signal
       });
     }
-    verifyLayer(layer, where, { blobHash, blobSize, diffHash, entries });
+    await verifyLayer(layer, where, { blobHash, blobSize, diffHash, entries });
   } catch (err) {
     const broken = err instanceof IntegrityError || err instanceof ZstdFormatError;
     for (const file of staged) {
@@ -45725,16 +45921,16 @@ async function writeSingle(content, file, size2, where) {
   if (file.written !== size2)
     throw new IntegrityError(`${where}: the content ended after ${file.written} of the file's ${size2} bytes`);
 }
-function verifyLayer(layer, where, got) {
+async function verifyLayer(layer, where, got) {
   const desc = layer.descriptor;
   if (got.blobSize !== desc.size)
     throw new IntegrityError(`${where}: blob ${desc.digest} is ${got.blobSize} bytes, not ${desc.size}`);
-  const blobDigest = got.blobHash ? `sha256:${got.blobHash.digest("hex")}` : void 0;
+  const blobDigest = got.blobHash ? await got.blobHash.digest() : void 0;
   if (blobDigest && blobDigest !== desc.digest)
     throw new IntegrityError(
       `${where}: blob ${desc.digest} does not match its digest (its bytes hash to ${blobDigest})`
     );
-  const diffId = got.diffHash ? `sha256:${got.diffHash.digest("hex")}` : void 0;
+  const diffId = got.diffHash ? await got.diffHash.digest() : void 0;
   if (!layer.diffId) throw new Error(`${where}: no diffID to check it against`);
   if (diffId && diffId !== layer.diffId)
     throw new IntegrityError(
@@ -45973,7 +46169,7 @@ import path16 from "node:path";
 function readJournal(value, layer) {
   const j = value;
   const c = j?.checkpoint;
-  if (!j || j.version !== 1 || j.layer !== layer || typeof j.path !== "string" || !c) return void 0;
+  if (j?.version !== 1 || j.layer !== layer || typeof j.path !== "string" || !c) return void 0;
   if (typeof j.fileDigest !== "string" || !isDigest(j.fileDigest) || typeof j.header !== "string")
     return void 0;
   const counts2 = [c.compressed, c.tar, c.fileBytes];
@@ -46070,11 +46266,11 @@ var init_pull_state = __esm({
 });
 
 // src/pull/pull.ts
-import { createHash as createHash6 } from "node:crypto";
+import { createHash as createHash4 } from "node:crypto";
 import { mkdir as mkdir8, open as open9, stat as stat9 } from "node:fs/promises";
 import path17 from "node:path";
 async function hashFile2(file) {
-  const hash = createHash6("sha256");
+  const hash = createHash4("sha256");
   const handle = await open9(file, "r");
   try {
     const buf = Buffer.allocUnsafe(4 << 20);
@@ -46170,6 +46366,8 @@ async function pullPlanned(options, plan, state, started) {
   const total = todo.reduce((sum, l) => sum + l.descriptor.size, 0);
   let done = 0;
   const connections = new Semaphore(options.tuning.connections);
+  const buffers = new Semaphore(Math.max(2, Math.floor(PART_BUDGET / options.tuning.partSize)));
+  const hashes = new HashPool({ workers: 2 });
   const pulled = await mapConcurrent(
     todo,
     options.tuning.layers,
@@ -46180,6 +46378,7 @@ async function pullPlanned(options, plan, state, started) {
         fetch: {
           partSize: options.tuning.partSize,
           connections,
+          buffers,
           window: options.tuning.connections,
           onBytes: (n) => {
             done += n;
@@ -46187,6 +46386,8 @@ async function pullPlanned(options, plan, state, started) {
           }
         },
         decodeParallel: options.tuning.decodeParallel,
+        directIo: options.tuning.directIo,
+        hashes,
         wanted,
         signal
       });
@@ -46205,7 +46406,7 @@ async function pullPlanned(options, plan, state, started) {
       return { layer, outcome, placed };
     },
     options.signal
-  );
+  ).finally(() => hashes.close());
   let fetchedBytes = 0;
   for (const { layer, outcome, placed } of pulled) {
     fetchedBytes += outcome.fetched;
@@ -46234,6 +46435,7 @@ async function pullPlanned(options, plan, state, started) {
     durationMs: Math.round(performance.now() - started)
   };
 }
+var PART_BUDGET;
 var init_pull = __esm({
   "src/pull/pull.ts"() {
     "use strict";
@@ -46242,10 +46444,12 @@ var init_pull = __esm({
     init_digest();
     init_errors();
     init_limiter();
+    init_off_thread_hash();
     init_commit();
     init_layer_pull();
     init_plan();
     init_pull_state();
+    PART_BUDGET = 32 * 1024 * 1024;
   }
 });
 
@@ -46367,7 +46571,13 @@ async function pullConfig(raw, edge) {
     exclude: [...raw.exclude ?? []],
     verify: raw.verify ?? false,
     platform: platformOf(raw.platform, edge),
-    tuning: { connections, partSize, layers: 3, decodeParallel: availableParallelism4() + 1 },
+    tuning: {
+      connections,
+      partSize,
+      layers: 3,
+      decodeParallel: availableParallelism4() + 1,
+      directIo: directIo(edge.env)
+    },
     progressMs: progressInterval(edge.env),
     storage: await storageConfig(raw, edge)
   };
@@ -46381,8 +46591,8 @@ var init_pull3 = __esm({
     init_env();
     init_registry();
     init_values();
-    DEFAULT_CONNECTIONS = 8;
-    DEFAULT_PART_SIZE = 16 * 1024 * 1024;
+    DEFAULT_CONNECTIONS = 6;
+    DEFAULT_PART_SIZE = 8 * 1024 * 1024;
   }
 });
 

@@ -6,24 +6,23 @@
 // On loopback, then through the fault proxy throttled as object storage behaves (40 MB/s per
 // connection, 125 MB/s in all); a re-pull into the full directory; peak RSS.
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { startContainerd } from '../test/helpers/containerd.ts';
 import { startFaultProxy } from '../test/helpers/fault-proxy.ts';
-import { startRegistry } from '../test/helpers/registry-server.ts';
-import type { BenchRow } from './bench-registry.ts';
+import {
+  type BenchInput,
+  type BenchRow,
+  benchRegistryServer,
+  samples,
+  sha256File,
+  writeImageLayout,
+} from './bench-kit.ts';
 
-export interface PullBenchInput {
-  modelDir: string;
-  bytes: number;
-  rounds: number;
-  work: string;
-  /** Runs the CLI with these arguments; JSON result, wall seconds, peak RSS. */
-  runCli: (args: string[]) => Promise<{ result: Record<string, unknown>; wall: number; rssKiB?: number }>;
-  /** Seconds for a shell script (run asynchronously: the registry lives in this process). */
-  shell: (script: string) => Promise<number>;
+export interface PullBenchInput extends BenchInput {
+  /** Only our pull and the re-pull (the memory rows of a large model), no baselines. */
+  oursOnly?: boolean;
 }
 
 const PER_CONNECTION = 40_000_000;
@@ -31,49 +30,20 @@ const LINK = 125_000_000;
 
 const q = (s: string) => JSON.stringify(s);
 
-/** A one-layer OCI image of `dir` as a tar.gz (gzip -1: how fast it was made does not change how it unpacks). */
+/** A one-layer OCI image of the model as a tar.gz (gzip -1: how fast it was made does not change how it unpacks). */
 async function pushTarGz(input: PullBenchInput, registryHost: string): Promise<void> {
   const layout = path.join(input.work, 'targz-pull-layout');
   const tar = path.join(input.work, 'pull.tar');
   await rm(layout, { recursive: true, force: true });
   await input.shell(`tar -cf ${q(tar)} -C ${q(input.modelDir)} .`);
-  const tarHash = createHash('sha256');
-  for await (const chunk of createReadStream(tar)) tarHash.update(chunk as Buffer);
-  const diffId = `sha256:${tarHash.digest('hex')}`;
+  const diffId = await sha256File(tar);
   await input.shell(`gzip -1 -f ${q(tar)}`);
-  const gz = await readFile(`${tar}.gz`);
-  const blobs = path.join(layout, 'blobs', 'sha256');
-  await mkdir(blobs, { recursive: true });
-  const put = async (bytes: Buffer) => {
-    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-    await writeFile(path.join(blobs, digest.slice(7)), bytes);
-    return { digest, size: bytes.byteLength };
-  };
-  const layer = await put(gz);
-  const config = await put(
-    Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [diffId] } })),
+  await writeImageLayout(layout, [
+    { file: `${tar}.gz`, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', diffId },
+  ]);
+  await input.shell(
+    `skopeo copy -q --dest-tls-verify=false oci:${q(layout)}:v1 docker://${registryHost}/pull/targz:1`,
   );
-  const manifest = await put(
-    Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: 'application/vnd.oci.image.manifest.v1+json',
-        config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
-        layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...layer }],
-      }),
-    ),
-  );
-  await writeFile(path.join(layout, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
-  await writeFile(
-    path.join(layout, 'index.json'),
-    JSON.stringify({
-      schemaVersion: 2,
-      manifests: [
-        { mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest, annotations: { 'org.opencontainers.image.ref.name': 'v1' } },
-      ],
-    }),
-  );
-  await input.shell(`skopeo copy -q --dest-tls-verify=false oci:${q(layout)}:v1 docker://${registryHost}/pull/targz:1`);
   await rm(layout, { recursive: true, force: true });
   await rm(`${tar}.gz`, { force: true });
 }
@@ -86,7 +56,9 @@ async function singleStream(
   decompress: string,
 ): Promise<{ copy: number; unpack: number }> {
   const layout = path.join(input.work, 'single-stream-layout');
-  const copy = await input.shell(`rm -rf ${q(layout)} && skopeo copy -q --src-tls-verify=false docker://${ref} oci:${q(layout)}:1`);
+  const copy = await input.shell(
+    `rm -rf ${q(layout)} && skopeo copy -q --src-tls-verify=false docker://${ref} oci:${q(layout)}:1`,
+  );
   const layers = (
     JSON.parse(execFileSync('skopeo', ['inspect', '--raw', `oci:${layout}:1`], { encoding: 'utf8' })) as {
       layers: { digest: string }[];
@@ -101,30 +73,32 @@ async function singleStream(
 
 export async function benchPull(input: PullBenchInput): Promise<BenchRow[]> {
   const { bytes, rounds, work } = input;
-  // Registry storage on tmpfs, as in the push rows: a remote registry costs the puller no disk.
-  const parentDir = existsSync('/dev/shm') ? '/dev/shm' : undefined;
-  const registry = await startRegistry({ logLevel: 'error', ...(parentDir ? { parentDir } : {}) });
+  const registry = await benchRegistryServer();
   const throttled = await startFaultProxy({
     upstream: registry.url,
     bytesPerSecond: LINK,
     perConnectionBytesPerSecond: PER_CONNECTION,
   });
   const hasContainerd = existsSync('/usr/bin/containerd') || existsSync('/usr/local/bin/containerd');
-  const samples = new Map<string, number[]>();
-  const add = (name: string, value: number | undefined) => {
-    if (value !== undefined && !Number.isNaN(value)) samples.set(name, [...(samples.get(name) ?? []), value]);
-  };
-  const median = (name: string) => {
-    const v = [...(samples.get(name) ?? [Number.NaN])].sort((a, b) => a - b);
-    return v[Math.floor((v.length - 1) / 2)]!;
-  };
+  const { add, median } = samples();
   const out = path.join(work, 'pulled');
   const ref = `${registry.host}/pull/model:1`;
   try {
     console.error('pull: pushing the bench model (both forms) and a single-layer tar.gz image');
-    const pushed = await input.runCli(['model', 'build', input.modelDir, '--name', 'bench', '--to', ref, '--image-form', '--json', '--no-digest-cache']);
+    const pushed = await input.runCli([
+      'model',
+      'build',
+      input.modelDir,
+      '--name',
+      'bench',
+      '--to',
+      ref,
+      '--image-form',
+      '--json',
+      '--no-digest-cache',
+    ]);
     const stored = (pushed.result.layers as { size: number }[]).reduce((s, l) => s + l.size, 0);
-    await pushTarGz(input, registry.host);
+    if (!input.oursOnly) await pushTarGz(input, registry.host);
 
     for (let round = 1; round <= rounds; round++) {
       console.error(`pull round ${round} of ${rounds}`);
@@ -135,6 +109,7 @@ export async function benchPull(input: PullBenchInput): Promise<BenchRow[]> {
       const again = await input.runCli(['model', 'pull', ref, '--to', out, '--json']);
       add('again', again.wall);
       if (Number(again.result.fetchedBytes) !== 0) throw new Error('the re-pull fetched bytes');
+      if (input.oursOnly) continue;
 
       await rm(out, { recursive: true, force: true });
       const single = await singleStream(input, `${registry.host}/pull/model:1-image`, out, 'zstd -d -c');
@@ -158,7 +133,14 @@ export async function benchPull(input: PullBenchInput): Promise<BenchRow[]> {
       }
 
       await rm(out, { recursive: true, force: true });
-      const slow = await input.runCli(['model', 'pull', `${throttled.host}/pull/model:1`, '--to', out, '--json']);
+      const slow = await input.runCli([
+        'model',
+        'pull',
+        `${throttled.host}/pull/model:1`,
+        '--to',
+        out,
+        '--json',
+      ]);
       add('throttled', slow.wall);
       add('throttledRss', slow.rssKiB);
       await rm(out, { recursive: true, force: true });
@@ -168,6 +150,16 @@ export async function benchPull(input: PullBenchInput): Promise<BenchRow[]> {
     }
 
     const ours = median('ours');
+    if (input.oursOnly)
+      return [
+        {
+          what: 'pull from a local registry into an empty directory (`model pull`, wall time with process start)',
+          seconds: ours,
+          bytes,
+          rssKiB: median('oursRss'),
+        },
+        { what: 're-pull into the directory that holds the model', seconds: median('again'), bytes: 0 },
+      ];
     const single = median('singleCopy') + median('singleUnpack');
     const gz = median('gzCopy') + median('gzUnpack');
     const rows: BenchRow[] = [
@@ -204,7 +196,7 @@ export async function benchPull(input: PullBenchInput): Promise<BenchRow[]> {
         seconds: median('throttled'),
         bytes,
         rssKiB: median('throttledRss'),
-        note: `${(stored / 1e6 / median('throttled')).toFixed(0)} MB/s of blob bytes, ${((stored / median('throttled')) / LINK).toFixed(2)}× the link; the single stream took ${median('throttledSingle').toFixed(2)} s (${(stored / 1e6 / median('throttledSingle')).toFixed(0)} MB/s)`,
+        note: `${(stored / 1e6 / median('throttled')).toFixed(0)} MB/s of blob bytes, ${(stored / median('throttled') / LINK).toFixed(2)}× the link; the single stream took ${median('throttledSingle').toFixed(2)} s (${(stored / 1e6 / median('throttledSingle')).toFixed(0)} MB/s)`,
       },
       {
         what: 'the single-stream path through the same proxy',

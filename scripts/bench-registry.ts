@@ -2,32 +2,26 @@
 // this machine (directly and through a 1 Gbit/s throttling proxy), next to packing alone into a
 // layout in the same rounds, the classic single-layer tar.gz push and skopeo's zstd copy.
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { startFaultProxy } from '../test/helpers/fault-proxy.ts';
-import { startRegistry } from '../test/helpers/registry-server.ts';
+import {
+  type BenchInput,
+  type BenchRow,
+  benchRegistryServer,
+  samples,
+  sha256File,
+  writeImageLayout,
+} from './bench-kit.ts';
 
-export interface BenchRow {
-  what: string;
-  seconds: number;
-  bytes: number;
-  note?: string;
-  rssKiB?: number;
-}
+export type { BenchRow };
 
-export interface RegistryBenchInput {
-  modelDir: string;
-  bytes: number;
+export interface RegistryBenchInput extends Omit<BenchInput, 'runCli'> {
   level: number;
-  rounds: number;
-  work: string;
   /** Runs the CLI with these arguments; JSON result, wall seconds, peak RSS. */
-  runBuild: (args: string[]) => Promise<{ result: Record<string, unknown>; wall: number; rssKiB?: number }>;
-  /** Seconds for a shell script (run asynchronously: the registry lives in this process). */
-  shell: (script: string) => Promise<number>;
+  runBuild: BenchInput['runCli'];
 }
 
 const GBIT = 125_000_000;
@@ -39,81 +33,11 @@ async function cpuSeconds(pid: number | undefined): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (100/s)
 }
 
-const sha256File = async (file: string) =>
-  `sha256:${createHash('sha256')
-    .update(await readFile(file))
-    .digest('hex')}`;
-
-/** An OCI layout holding one image of `layers` (files in `dir`), each already a blob there. */
-async function writeImageLayout(
-  layout: string,
-  layers: { file: string; mediaType: string; diffId: string }[],
-): Promise<void> {
-  const blobs = path.join(layout, 'blobs', 'sha256');
-  await mkdir(blobs, { recursive: true });
-  const put = async (bytes: Buffer) => {
-    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-    await writeFile(path.join(blobs, digest.slice(7)), bytes);
-    return { digest, size: bytes.byteLength };
-  };
-  const descriptors = [];
-  for (const layer of layers) {
-    const digest = await sha256File(layer.file);
-    const size = (await readFile(layer.file)).byteLength;
-    const blob = path.join(blobs, digest.slice(7));
-    if (!existsSync(blob)) await cp(layer.file, blob);
-    descriptors.push({ mediaType: layer.mediaType, digest, size });
-  }
-  const config = await put(
-    Buffer.from(
-      JSON.stringify({
-        architecture: 'amd64',
-        os: 'linux',
-        rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
-      }),
-    ),
-  );
-  const manifest = await put(
-    Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: 'application/vnd.oci.image.manifest.v1+json',
-        config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
-        layers: descriptors,
-      }),
-    ),
-  );
-  await writeFile(path.join(layout, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
-  await writeFile(
-    path.join(layout, 'index.json'),
-    JSON.stringify({
-      schemaVersion: 2,
-      manifests: [
-        {
-          mediaType: 'application/vnd.oci.image.manifest.v1+json',
-          ...manifest,
-          annotations: { 'org.opencontainers.image.ref.name': 'v1' },
-        },
-      ],
-    }),
-  );
-}
-
 export async function benchRegistry(input: RegistryBenchInput): Promise<BenchRow[]> {
   const { modelDir, bytes, level, rounds, work } = input;
-  // Storage on tmpfs where there is one: the registry shares this machine's two cores with us, and
-  // page-cache writeback of its files would be charged to the push (a remote registry costs us nothing).
-  const parentDir = existsSync('/dev/shm') ? '/dev/shm' : undefined;
-  const registry = await startRegistry({ logLevel: 'error', ...(parentDir ? { parentDir } : {}) });
+  const registry = await benchRegistryServer();
   const throttled = await startFaultProxy({ upstream: registry.url, bytesPerSecond: GBIT });
-  const samples = new Map<string, number[]>();
-  const add = (name: string, value: number | undefined) => {
-    if (value !== undefined && !Number.isNaN(value)) samples.set(name, [...(samples.get(name) ?? []), value]);
-  };
-  const median = (name: string) => {
-    const v = [...(samples.get(name) ?? [Number.NaN])].sort((a, b) => a - b);
-    return v[Math.floor((v.length - 1) / 2)]!;
-  };
+  const { add, median } = samples();
   const layout = path.join(work, 'push-layout');
   const common = ['model', 'build', modelDir, '--name', 'bench', '--json', '--level', String(level)];
   let stored = 0;
@@ -155,7 +79,9 @@ export async function benchRegistry(input: RegistryBenchInput): Promise<BenchRow
     const tarFile = path.join(work, 'bench.tar');
     const gzFile = `${tarFile}.gz`;
     await input.shell(`tar -cf ${JSON.stringify(tarFile)} -C ${JSON.stringify(modelDir)} .`);
-    const gzipSeconds = await input.shell(`gzip -6 -c ${JSON.stringify(tarFile)} > ${JSON.stringify(gzFile)}`);
+    const gzipSeconds = await input.shell(
+      `gzip -6 -c ${JSON.stringify(tarFile)} > ${JSON.stringify(gzFile)}`,
+    );
     await rm(gzLayout, { recursive: true, force: true });
     await writeImageLayout(gzLayout, [
       {

@@ -1,4 +1,4 @@
-// `npm run bench [-- --size 1GiB --shards 4 --level 3 --frame-sweep --skip-gzip --skip-registry --skip-pull --pull-only]`
+// `npm run bench [-- --size 1GiB --shards 4 --level 3 --frame-sweep --skip-gzip --skip-registry --skip-pull --pull-only --pull-ours-only]`
 //
 // Packs a synthetic bf16 model (normally distributed values, so it compresses like real weights)
 // and prints one markdown table whose rows were all measured in this run, next to baselines:
@@ -41,6 +41,7 @@ const { values } = parseArgs({
     'skip-registry': { type: 'boolean', default: false },
     'skip-pull': { type: 'boolean', default: false },
     'pull-only': { type: 'boolean', default: false },
+    'pull-ours-only': { type: 'boolean', default: false },
     rounds: { type: 'string', default: '3' },
     dir: { type: 'string', default: path.join(repo, '.bench') },
   },
@@ -231,7 +232,15 @@ async function main(): Promise<void> {
   const hasTool = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
   const pullRows = async () =>
     !values['skip-pull'] && hasTool('docker-registry') && hasTool('skopeo')
-      ? benchPull({ modelDir, bytes, rounds, work, runCli: (args) => runBuild(args), shell: shellAsync })
+      ? benchPull({
+          modelDir,
+          bytes,
+          rounds,
+          work,
+          runCli: (args) => runBuild(args),
+          shell: shellAsync,
+          oursOnly: values['pull-ours-only'],
+        })
       : [];
   if (values['pull-only']) {
     rows.push(...(await pullRows()));

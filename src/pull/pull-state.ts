@@ -25,7 +25,7 @@ export interface Journal {
 function readJournal(value: unknown, layer: Digest): Journal | undefined {
   const j = value as Partial<Journal> | null;
   const c = j?.checkpoint;
-  if (!j || j.version !== 1 || j.layer !== layer || typeof j.path !== 'string' || !c) return undefined;
+  if (j?.version !== 1 || j.layer !== layer || typeof j.path !== 'string' || !c) return undefined;
   if (typeof j.fileDigest !== 'string' || !isDigest(j.fileDigest) || typeof j.header !== 'string')
     return undefined;
   const counts = [c.compressed, c.tar, c.fileBytes];

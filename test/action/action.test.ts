@@ -538,9 +538,18 @@ describe('the pull command of the bundle', () => {
   test('unpacks the model (and its image form) into path with outputs and a summary; a second run fetches nothing', async () => {
     const { dir } = await sampleModel({ seed: 41 });
     const target = `${registry.host}/action/pulled:1`;
-    const built = await runAction({ command: 'model', path: dir, name: 'pulled', target, 'image-form': 'true', cache: 'false' });
+    const built = await runAction({
+      command: 'model',
+      path: dir,
+      name: 'pulled',
+      target,
+      'image-form': 'true',
+      cache: 'false',
+    });
     expect(built.code, built.stdout).toBe(0);
-    expect(built.outputs['image-ref']).toBe(`${registry.host}/action/pulled@${built.outputs['image-digest']}`);
+    expect(built.outputs['image-ref']).toBe(
+      `${registry.host}/action/pulled@${built.outputs['image-digest']}`,
+    );
 
     const out = path.join(await tempDir(), 'models', 'pulled');
     const first = await runAction({ command: 'pull', target, path: out });

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import YAML from 'yaml';
 import { baseConfigFromInputs } from '../../src/action/base-command.ts';
-import { actionEdge, rawIndexInputs } from '../../src/action/inputs.ts';
+import { actionEdge, rawIndexInputs, rawPullInputs } from '../../src/action/inputs.ts';
 import { modelConfigFromInputs } from '../../src/action/model-command.ts';
 import {
   baseBuildConfigFromArgs,
@@ -18,7 +18,9 @@ import {
   resolveConfigFromArgs,
 } from '../../src/cli/compat-commands.ts';
 import { modelBuildConfigFromArgs } from '../../src/cli/model-build.ts';
+import { modelPullConfigFromArgs } from '../../src/cli/model-pull.ts';
 import { indexRecordConfig, resolveConfig } from '../../src/config/index-commands.ts';
+import { pullConfig } from '../../src/config/pull.ts';
 import { repoRoot } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
@@ -116,6 +118,12 @@ describe('model build: CLI flags and Action inputs give the same config', () => 
         password: 'secret',
       },
       { MODEL_OCI_PASSWORD: 'secret' },
+    ],
+    [
+      'the image form for two platforms',
+      ['--image-form', '--image-platforms', 'linux/amd64,linux/arm64/v8'],
+      { 'image-form': 'true', 'image-platforms': 'linux/amd64,linux/arm64/v8' },
+      {},
     ],
     [
       'raw blobs, a dry run, SOURCE_DATE_EPOCH',
@@ -253,5 +261,70 @@ describe('base build, index record and resolve: the same config too', () => {
     expect(
       shared(await resolveConfig(rawIndexInputs(resolveInputs, actionEnv), actionEdge(actionEnv))),
     ).toEqual(shared(resolve.config));
+  });
+});
+
+describe('model pull: CLI flags and Action inputs give the same config', () => {
+  test.each([
+    [
+      'a reference, defaults',
+      ['ghcr.io/o/m:1', '--to', '/models/m'],
+      { target: 'ghcr.io/o/m:1', path: '/models/m' },
+    ],
+    [
+      'through the index, every option',
+      [
+        '--index',
+        'ghcr.io/o/catalog:index',
+        '--model',
+        'phi',
+        '--runtime',
+        'vllm >=0.8',
+        '--to',
+        '/models/phi',
+        '--include',
+        '*.gguf',
+        '--exclude',
+        'Q2*',
+        '--verify',
+        '--platform',
+        'linux/arm64',
+        '--connections',
+        '12',
+        '--part-size',
+        '32MiB',
+        '--plain-http',
+        'registry.lan',
+      ],
+      {
+        index: 'ghcr.io/o/catalog:index',
+        name: 'phi',
+        runtime: 'vllm >=0.8',
+        path: '/models/phi',
+        include: '*.gguf',
+        exclude: 'Q2*',
+        verify: 'true',
+        platform: 'linux/arm64',
+        connections: '12',
+        'part-size': '32MiB',
+        'plain-http': 'registry.lan',
+      },
+    ],
+  ] as const)('%s', async (_case, flags, given) => {
+    const temp = await tempDir();
+    const env = { HOME: temp, TMPDIR: temp };
+    const cli = await modelPullConfigFromArgs([...flags], env);
+    const actionEnv = { HOME: temp, RUNNER_TEMP: temp };
+    const action = await pullConfig(
+      rawPullInputs(inputs({ command: 'pull', ...given }), actionEnv),
+      actionEdge(actionEnv),
+    );
+    const strip = (config: object) => {
+      const copy = shared(config) as { source?: { label?: string; text?: string } };
+      delete copy.source?.label;
+      delete copy.source?.text;
+      return copy;
+    };
+    expect(strip(action)).toEqual(strip(cli.config));
   });
 });

@@ -37,16 +37,21 @@ async function model(seed: number) {
   return dir;
 }
 
+/** The fields of manifests, indexes and configs these tests look at. */
+interface Doc {
+  manifests: { digest: string; platform: { os: string; architecture: string } }[];
+  layers: { digest: string; mediaType: string }[];
+  config: { digest: string };
+  modelfs: { diffIds: string[] };
+  rootfs: { diff_ids: string[] };
+}
+
 /** A manifest, index or blob straight from the registry, as JSON. */
-async function get(
-  repo: string,
-  kind: 'manifests' | 'blobs',
-  reference: string,
-): Promise<Record<string, any>> {
+async function get(repo: string, kind: 'manifests' | 'blobs', reference: string): Promise<Doc> {
   const accept = 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json';
   const res = await fetch(`${registry.url}/v2/${repo}/${kind}/${reference}`, { headers: { accept } });
   expect(res.status).toBe(200);
-  return (await res.json()) as Record<string, any>;
+  return (await res.json()) as Doc;
 }
 
 describe('the image form', () => {
@@ -82,7 +87,7 @@ describe('the image form', () => {
     expect(validateModelConfig(modelConfig)).toEqual([]);
     const index = await get('image/imaged', 'manifests', '1-image');
     expect(validateIndex(index)).toEqual([]);
-    expect(index.manifests.map((m: any) => `${m.platform.os}/${m.platform.architecture}`)).toEqual([
+    expect(index.manifests.map((m) => `${m.platform.os}/${m.platform.architecture}`)).toEqual([
       'linux/amd64',
       'linux/arm64',
     ]);
@@ -91,8 +96,8 @@ describe('the image form', () => {
     for (const entry of index.manifests) {
       const image = await get('image/imaged', 'manifests', entry.digest);
       expect(validateManifest(image)).toEqual([]);
-      expect(image.layers.map((l: any) => l.digest)).toEqual(artifact.layers.map((l: any) => l.digest));
-      expect(new Set(image.layers.map((l: any) => l.mediaType))).toEqual(
+      expect(image.layers.map((l) => l.digest)).toEqual(artifact.layers.map((l) => l.digest));
+      expect(new Set(image.layers.map((l) => l.mediaType))).toEqual(
         new Set(['application/vnd.oci.image.layer.v1.tar+zstd']),
       );
       const config = await get('image/imaged', 'blobs', image.config.digest);

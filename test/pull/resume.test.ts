@@ -27,6 +27,29 @@ const exists = (file: string) =>
     () => false,
   );
 
+/**
+ * Starts `model pull REF --to OUT` in a child process and kills it (SIGKILL, as a node eviction
+ * does) once its state folder holds a journal and `ready` says so (polled every 50 ms).
+ */
+async function pullAndKill(ref: string, out: string, ready: () => Promise<boolean> = async () => true) {
+  const bin = path.join(repoRoot, 'src/cli/bin.ts');
+  const child = spawn(process.execPath, [bin, 'model', 'pull', ref, '--to', out], {
+    stdio: 'ignore',
+    env: { ...process.env, MODEL_OCI_TUNED: '1' },
+  });
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  const partial = path.join(out, '.cache/model-oci/partial');
+  for (let waited = 0; ; waited += 50) {
+    if (waited > 60_000) throw new Error('the pull never wrote a journal');
+    const journals = (await readdir(partial).catch(() => [])).filter((n) => n.endsWith('.json'));
+    if (journals.length > 0 && (await ready())) break;
+    await sleep(50);
+  }
+  child.kill('SIGKILL');
+  await exited;
+  return partial;
+}
+
 describe('an interrupted pull', () => {
   test('killed mid-layer, it resumes from the journal without fetching the complete files again', async () => {
     const big = randomBytes(150 * 1024 * 1024);
@@ -39,25 +62,10 @@ describe('an interrupted pull', () => {
     const proxy = await startFaultProxy({ upstream: registry.url, bytesPerSecond: 25_000_000 });
     try {
       const out = path.join(await tempDir(), 'out');
-      const child = spawn(
-        process.execPath,
-        [path.join(repoRoot, 'src/cli/bin.ts'), 'model', 'pull', `${proxy.host}/pull/resume:1`, '--to', out],
-        {
-          stdio: 'ignore',
-          env: { ...process.env, MODEL_OCI_TUNED: '1' },
-        },
+      // Killed once the small file is in place and the big one has a checkpoint in the journal.
+      const partial = await pullAndKill(`${proxy.host}/pull/resume:1`, out, () =>
+        exists(path.join(out, 'small.safetensors')),
       );
-      const exited = new Promise((resolve) => child.on('exit', resolve));
-      // Kill it once the small file is in place and the big one has a checkpoint in the journal.
-      const partial = path.join(out, '.cache/model-oci/partial');
-      for (let waited = 0; ; waited += 50) {
-        if (waited > 60_000) throw new Error('the pull never wrote a journal');
-        const journals = (await readdir(partial).catch(() => [])).filter((n) => n.endsWith('.json'));
-        if (journals.length > 0 && (await exists(path.join(out, 'small.safetensors')))) break;
-        await sleep(50);
-      }
-      child.kill('SIGKILL');
-      await exited;
       expect(await exists(path.join(out, 'big.safetensors'))).toBe(false);
 
       proxy.setBytesPerSecond(undefined);
@@ -88,30 +96,7 @@ describe('an interrupted pull', () => {
     const proxy = await startFaultProxy({ upstream: registry.url, bytesPerSecond: 25_000_000 });
     try {
       const out = path.join(await tempDir(), 'out');
-      const child = spawn(
-        process.execPath,
-        [
-          path.join(repoRoot, 'src/cli/bin.ts'),
-          'model',
-          'pull',
-          `${proxy.host}/pull/tampered:1`,
-          '--to',
-          out,
-        ],
-        {
-          stdio: 'ignore',
-          env: { ...process.env, MODEL_OCI_TUNED: '1' },
-        },
-      );
-      const exited = new Promise((resolve) => child.on('exit', resolve));
-      const partial = path.join(out, '.cache/model-oci/partial');
-      for (let waited = 0; ; waited += 50) {
-        if (waited > 60_000) throw new Error('the pull never wrote a journal');
-        if ((await readdir(partial).catch(() => [])).some((n) => n.endsWith('.json'))) break;
-        await sleep(50);
-      }
-      child.kill('SIGKILL');
-      await exited;
+      const partial = await pullAndKill(`${proxy.host}/pull/tampered:1`, out);
       const part = (await readdir(partial)).find((n) => n.endsWith('.part'))!;
       // A byte inside the journaled prefix flips (a torn write, a disk error, a hand edit).
       const handle = await open(path.join(partial, part), 'r+');
