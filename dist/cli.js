@@ -42480,7 +42480,7 @@ var init_off_thread_hash = __esm({
       waiters = [];
       constructor(options = {}) {
         this.workers = Array.from({ length: Math.max(1, options.workers ?? 2) }, () => new HashWorker());
-        this.maxSlots = Math.max(PER_STREAM, options.slots ?? 16);
+        this.maxSlots = Math.max(PER_STREAM, options.slots ?? 8);
       }
       stream() {
         const worker = this.workers[this.next++ % this.workers.length];
@@ -46574,7 +46574,7 @@ async function pullConfig(raw, edge) {
     tuning: {
       connections,
       partSize,
-      layers: 3,
+      layers: 2,
       decodeParallel: availableParallelism4() + 1,
       directIo: directIo(edge.env)
     },

@@ -122,7 +122,7 @@ export async function pullConfig(raw: RawPull, edge: Edge): Promise<PullConfig> 
     tuning: {
       connections,
       partSize,
-      layers: 3,
+      layers: 2,
       decodeParallel: availableParallelism() + 1,
       directIo: directIo(edge.env),
     },

@@ -24,7 +24,7 @@ export class HashPool {
 
   constructor(options: { workers?: number; slots?: number } = {}) {
     this.workers = Array.from({ length: Math.max(1, options.workers ?? 2) }, () => new HashWorker());
-    this.maxSlots = Math.max(PER_STREAM, options.slots ?? 16);
+    this.maxSlots = Math.max(PER_STREAM, options.slots ?? 8);
   }
 
   stream(): OffThreadHash {
