@@ -26,6 +26,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   base: ['oci', 'content', 'util'],
   compat: ['oci', 'content', 'util'],
   pull: ['oci', 'content', 'model', 'util'],
+  hub: ['oci', 'util'],
   connect: ['oci', 'content', 'registry', 'base', 'util'],
   config: ['oci', 'content', 'registry', 'model', 'pack', 'base', 'pull', 'connect', 'util'],
   commands: [

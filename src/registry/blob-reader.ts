@@ -1,9 +1,9 @@
 import { RangeUnsupportedError } from '../content/errors.ts';
 import { verifiedStream } from '../content/verified-stream.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
+import { Backoff, isRetryableNetworkError } from '../util/retry.ts';
 import { RegistryError, redactUrl } from './errors.ts';
 import { describeNetworkError, type HttpClient, header } from './http-client.ts';
-import { Backoff, isRetryableNetworkError } from './retry.ts';
 
 export interface BlobLocation {
   client: HttpClient;

@@ -2,6 +2,7 @@ import { DigestMismatchError } from '../content/errors.ts';
 import type { BlobWriter, CommittedBlob } from '../content/target.ts';
 import { type Digest, Sha256Counter } from '../oci/digest.ts';
 import { errorMessage } from '../util/errors.ts';
+import { Backoff, isRetryableNetworkError, isRetryableStatus } from '../util/retry.ts';
 import {
   gaveUp,
   isUploadSessionGone,
@@ -12,7 +13,6 @@ import {
   UploadSessionLostError,
 } from './errors.ts';
 import type { HttpClient } from './http-client.ts';
-import { Backoff, isRetryableNetworkError, isRetryableStatus } from './retry.ts';
 import { MIN_CHUNK_SIZE, type UploadPolicy } from './upload-policy.ts';
 import type { UploadSession } from './upload-session.ts';
 

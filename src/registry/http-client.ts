@@ -2,10 +2,6 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
 import { Agent, type Dispatcher, request } from 'undici';
-import type { Authenticator, TokenTransport } from './auth.ts';
-import { parseChallenges } from './challenge.ts';
-import { isListed, isLoopback, isNotTlsError, schemePolicy } from './endpoint.ts';
-import { describeFailure, gaveUpError, RegistryError, redactUrl } from './errors.ts';
 import {
   Backoff,
   DEFAULT_RETRY,
@@ -13,7 +9,11 @@ import {
   isRetryableStatus,
   parseRetryAfter,
   type RetryPolicy,
-} from './retry.ts';
+} from '../util/retry.ts';
+import type { Authenticator, TokenTransport } from './auth.ts';
+import { parseChallenges } from './challenge.ts';
+import { isListed, isLoopback, isNotTlsError, schemePolicy } from './endpoint.ts';
+import { describeFailure, gaveUpError, RegistryError, redactUrl } from './errors.ts';
 
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 

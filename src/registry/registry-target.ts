@@ -14,6 +14,7 @@ import { MAX_MANIFEST_BYTES } from '../oci/manifest.ts';
 import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST } from '../oci/media-types.ts';
 import { parseReference, type Reference } from '../oci/reference.ts';
 import { errorMessage, UsageError } from '../util/errors.ts';
+import { Backoff, isRetryableNetworkError } from '../util/retry.ts';
 import { type BlobLocation, fetchBlobResuming, fetchRangeResuming } from './blob-reader.ts';
 import { ChunkedUpload } from './chunked-upload.ts';
 import { RegistryError, redactUrl } from './errors.ts';
@@ -25,7 +26,6 @@ import {
   type RegistryResponse,
   readBytes,
 } from './http-client.ts';
-import { Backoff, isRetryableNetworkError } from './retry.ts';
 import { putWhole, SpooledUpload } from './spooled-upload.ts';
 import { listTags } from './tags.ts';
 import type { UploadPolicy } from './upload-policy.ts';

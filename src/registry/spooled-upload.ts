@@ -6,9 +6,9 @@ import { DigestMismatchError } from '../content/errors.ts';
 import type { BlobWriter, CommittedBlob } from '../content/target.ts';
 import { type Digest, Sha256Counter } from '../oci/digest.ts';
 import { errnoCode, errorMessage, UserError } from '../util/errors.ts';
+import { Backoff, isRetryableNetworkError, isRetryableStatus } from '../util/retry.ts';
 import { gaveUp, isUploadSessionGone, RegistryAuthError, RegistryError, retryAfterOf } from './errors.ts';
 import type { HttpClient, RequestBody } from './http-client.ts';
-import { Backoff, isRetryableNetworkError, isRetryableStatus } from './retry.ts';
 import type { UploadSession } from './upload-session.ts';
 
 /**

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { errnoCode } from '../util/errors.ts';
+import { errnoCode } from './errors.ts';
 
 export interface RetryPolicy {
   /** Attempts per request, the first included. */
