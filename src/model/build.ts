@@ -27,7 +27,7 @@ import { checkModelName } from './name.ts';
 import { type PackedRecord, packLayers } from './pack-layers.ts';
 import { DamagedArtifactError, loadPreviousArtifact, type PreviousArtifact } from './previous.ts';
 import { findReusable, recordBase, reportReused, tarSize } from './reuse.ts';
-import { checkUnchanged, scanModelDir } from './source.ts';
+import { scanModelDir } from './source.ts';
 import { type DigestedFile, weightsDigest, weightsTag } from './weights-digest.ts';
 
 export * from './build-types.ts';
@@ -163,9 +163,11 @@ export async function buildModel(options: BuildOptions): Promise<BuildResult> {
       )
     : undefined;
   const digests = new Map<string, Digest>();
+  // Digests the source vouches for (Hub metadata) need no reading; the packer checks them.
+  for (const f of files) if (f.digest) digests.set(f.path, f.digest);
   if (cache && !options.verify) {
     for (const f of files) {
-      const d = cache.lookup(f.path, f.statKey);
+      const d = f.statKey && cache.lookup(f.path, f.statKey);
       if (d) digests.set(f.path, d);
     }
   }
@@ -194,15 +196,10 @@ export async function buildModel(options: BuildOptions): Promise<BuildResult> {
       message: `hashing ${hashFirst.length} file(s) the previous artifact may hold`,
     });
     const progress = new Progress('hash', total, emit);
-    const hashed = await hashFiles(
-      hashFirst.map((f) => ({ ...f, checkUnchanged: (h) => checkUnchanged(f, h) })),
-      availableParallelism(),
-      signal,
-      progress.add,
-    );
+    const hashed = await hashFiles(hashFirst, availableParallelism(), signal, progress.add);
     hashFirst.forEach((f, i) => {
       digests.set(f.path, hashed[i]!);
-      cache?.record(f.path, f.statKey, hashed[i]!);
+      if (f.statKey) cache?.record(f.path, f.statKey, hashed[i]!);
     });
     bytesRead += total;
   }

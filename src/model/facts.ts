@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import type { ModelFacts } from './artifact.ts';
 import type { SourceFile } from './source.ts';
 
@@ -26,6 +25,23 @@ function formatOf(files: readonly SourceFile[]): string | undefined {
   return [...bytesByFormat].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0]?.[0];
 }
 
+/** A small file's bytes, through whatever opens it. */
+async function readWhole(file: SourceFile): Promise<Buffer> {
+  const reader = await file.open();
+  try {
+    const buffer = Buffer.alloc(file.size);
+    let at = 0;
+    while (at < file.size) {
+      const { bytesRead } = await reader.read(buffer, at, file.size - at, at);
+      if (bytesRead === 0) break;
+      at += bytesRead;
+    }
+    return buffer.subarray(0, at);
+  } finally {
+    await reader.close();
+  }
+}
+
 /**
  * Facts for ModelPack's `config.config`, read from the files themselves: the weight format, and the
  * architecture and precision from a Hugging Face `config.json` when there is one.
@@ -37,7 +53,7 @@ export async function modelFacts(files: readonly SourceFile[]): Promise<ModelFac
   const configFile = files.find((f) => f.path === 'config.json');
   if (configFile && configFile.size <= MAX_CONFIG_BYTES) {
     try {
-      const config = JSON.parse(await readFile(configFile.absPath, 'utf8')) as Record<string, unknown>;
+      const config = JSON.parse((await readWhole(configFile)).toString('utf8')) as Record<string, unknown>;
       const architectures = config.architectures;
       if (Array.isArray(architectures) && typeof architectures[0] === 'string')
         facts.architecture = architectures[0];

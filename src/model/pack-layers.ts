@@ -13,7 +13,6 @@ import type { LayerStatus } from './build-types.ts';
 import type { DigestCache } from './digest-cache.ts';
 import type { PlannedLayer } from './layers.ts';
 import { recordBase } from './reuse.ts';
-import { checkUnchanged } from './source.ts';
 
 export interface PackedRecord extends LayerRecord {
   status: LayerStatus;
@@ -70,7 +69,7 @@ export async function packLayers(
           return {
             ...f,
             ...(known ? { knownDigest: known } : {}),
-            checkUnchanged: (h) => checkUnchanged(f, h),
+            ...(f.digest ? { expectDigest: f.digest } : {}),
           };
         });
         const name = layer.files.length === 1 ? layer.files[0]!.path : `the ${layer.kind} layer`;
@@ -91,7 +90,7 @@ export async function packLayers(
         );
         for (const [i, f] of layer.files.entries()) {
           const digest = packed.files[i]!.digest;
-          if (!digests.has(f.path)) cache?.record(f.path, f.statKey, digest);
+          if (!digests.has(f.path) && f.statKey) cache?.record(f.path, f.statKey, digest);
           digests.set(f.path, digest);
         }
         return {

@@ -1,6 +1,8 @@
 import { type BigIntStats, constants } from 'node:fs';
 import { access, type FileHandle, lstat, readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
+import type { Digest } from '../oci/digest.ts';
+import { openLocal, type SourceReader } from '../pack/source-reader.ts';
 import { errnoCode, UserError } from '../util/errors.ts';
 
 /** What identifies a file's state cheaply: if none of it changed, the content did not either. */
@@ -12,12 +14,19 @@ export interface StatKey {
 }
 
 export interface SourceFile {
-  /** Relative, '/'-separated path inside the model directory. */
+  /** Relative, '/'-separated path inside the model. */
   path: string;
-  absPath: string;
   size: number;
   executable: boolean;
-  statKey: StatKey;
+  /** A local file's path and state (for the digest cache and the changed-while-read check). */
+  absPath?: string;
+  statKey?: StatKey;
+  /**
+   * The content digest its source vouches for (the Hub's sha256 of an LFS file, a small file hashed
+   * when it was fetched): known without reading the file, and checked when it is packed.
+   */
+  digest?: Digest;
+  open(): Promise<SourceReader>;
 }
 
 export interface ScanOptions {
@@ -39,7 +48,11 @@ export function sameStat(a: StatKey, b: StatKey): boolean {
 }
 
 /** Throws when an open file no longer matches what the scan saw: it was modified meanwhile. */
-export async function checkUnchanged(file: SourceFile, handle: FileHandle): Promise<void> {
+export async function checkUnchanged(
+  file: { path: string; statKey?: StatKey },
+  handle: FileHandle,
+): Promise<void> {
+  if (!file.statKey) return;
   const now = statKeyOf(await handle.stat({ bigint: true }));
   if (!sameStat(now, file.statKey)) {
     throw new UserError(`${file.path} changed while it was being read; run again when it is stable`);
@@ -187,13 +200,15 @@ export async function scanModelDir(
         throw new UserError(`${rel} in ${dir} is not readable (${errnoCode(err) ?? err})`);
       }
       const full = await stat(abs, { bigint: true });
-      files.push({
+      const file: SourceFile = {
         path: rel,
         absPath: abs,
         size: Number(full.size),
         executable: (Number(full.mode) & 0o111) !== 0,
         statKey: statKeyOf(full),
-      });
+        open: () => openLocal(abs, (handle) => checkUnchanged(file, handle)),
+      };
+      files.push(file);
     }
   };
   await walk(root, '');

@@ -1,15 +1,10 @@
-import { type FileHandle, open } from 'node:fs/promises';
 import type { Digest } from '../oci/digest.ts';
 import { throwIfAborted, UserError } from '../util/errors.ts';
 import { HashWorker } from '../util/hash-worker.ts';
 import { mapConcurrent } from '../util/limiter.ts';
+import type { ReadableFile } from './source-reader.ts';
 
-export interface HashInput {
-  path: string;
-  absPath: string;
-  size: number;
-  checkUnchanged(handle: FileHandle): Promise<void>;
-}
+export type HashInput = ReadableFile;
 
 const CHUNK = 4 * 1024 * 1024;
 
@@ -25,7 +20,7 @@ async function hashOne(
   onProgress?: (bytes: number) => void,
 ): Promise<Digest> {
   const id = worker.create();
-  const handle = await open(file.absPath, 'r');
+  const handle = await file.open();
   try {
     let position = 0;
     let turn = 0;
@@ -47,7 +42,7 @@ async function hashOne(
     if (position !== file.size) {
       throw new UserError(`${file.path} changed while it was being read; run again when it is stable`);
     }
-    await file.checkUnchanged(handle);
+    await handle.checkUnchanged();
   } finally {
     await handle.close();
   }

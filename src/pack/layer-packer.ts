@@ -1,20 +1,23 @@
-import { type FileHandle, open } from 'node:fs/promises';
 import type { BlobWriter } from '../content/target.ts';
 import type { Digest } from '../oci/digest.ts';
 import { throwIfAborted, UserError } from '../util/errors.ts';
 import type { HashWorker } from '../util/hash-worker.ts';
 import type { FramePool } from './frame-pool.ts';
+import { checkPromised, type SourceReader } from './source-reader.ts';
 import { type Frame, TarFramer } from './tar-framer.ts';
 import { END_OF_ARCHIVE, encodeFileHeader, paddingFor, type TarFileMeta } from './tar-header.ts';
 import type { FrameCompressor } from './zstd.ts';
 
 /** One file to pack, as the source scan saw it. */
 export interface PackInput extends TarFileMeta {
-  absPath: string;
+  open(): Promise<SourceReader>;
   /** Content digest when already known (digest cache); it is then not computed again. */
   knownDigest?: Digest;
-  /** Throws if the open file is no longer what the scan saw (size, mtime, ctime, inode). */
-  checkUnchanged(handle: FileHandle): Promise<void>;
+  /**
+   * The digest the source promises (the Hub's sha256): computed anyway and checked before the
+   * layer is committed, so bytes that differ never become a blob.
+   */
+  expectDigest?: Digest;
 }
 
 export interface PackedFile {
@@ -74,7 +77,9 @@ class FramePipeline {
     this.ctx = ctx;
     // Plain tar: the blob is the tar, so the writer's own digest is the diffID; no second hash.
     this.tarHashId = compression.kind === 'zstd' ? ctx.hasher.create() : undefined;
-    this.contentHashIds = files.map((f) => (f.knownDigest ? undefined : ctx.hasher.create()));
+    this.contentHashIds = files.map((f) =>
+      f.knownDigest && !f.expectDigest ? undefined : ctx.hasher.create(),
+    );
   }
 
   readonly emit = async (frame: Frame): Promise<void> => {
@@ -145,19 +150,21 @@ export async function packTarLayer(
   try {
     for (const [index, file] of files.entries()) {
       await framer.writeBytes(encodeFileHeader(file, ctx.mtime));
-      const handle = await open(file.absPath, 'r');
+      const reader = await file.open();
       try {
-        const read = await framer.writeFile(index, handle, file.size, ctx.onProgress);
+        const read = await framer.writeFile(index, reader, file.size, ctx.onProgress);
         if (read !== file.size) throw shrank(file);
-        await file.checkUnchanged(handle);
+        await reader.checkUnchanged();
       } finally {
-        await handle.close();
+        await reader.close();
       }
       await framer.writeZeros(paddingFor(file.size));
     }
     await framer.writeZeros(END_OF_ARCHIVE);
     await framer.end();
     await pipeline.drain();
+    for (const [index, file] of files.entries())
+      if (file.expectDigest) checkPromised(file.path, await pipeline.contentDigest(index), file.expectDigest);
   } catch (err) {
     framer.discard();
     await pipeline.drain().catch(() => {});
@@ -185,30 +192,30 @@ const RAW_READ_SIZE = 1 << 20;
 /** A `raw` blob: the file's bytes, unchanged. Its digest is the file's content digest and diffID. */
 export async function packRawBlob(file: PackInput, out: BlobWriter, ctx: PackContext): Promise<PackedBlob> {
   try {
-    const handle = await open(file.absPath, 'r');
+    const reader = await file.open();
     try {
       let position = 0;
       while (position < file.size) {
         throwIfAborted(ctx.signal);
         const buffer = Buffer.allocUnsafe(Math.min(RAW_READ_SIZE, file.size - position));
-        const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
+        const { bytesRead } = await reader.read(buffer, 0, buffer.length, position);
         if (bytesRead === 0) throw shrank(file);
         await out.write(buffer.subarray(0, bytesRead));
         position += bytesRead;
         ctx.onProgress?.(bytesRead);
       }
-      await file.checkUnchanged(handle);
+      await reader.checkUnchanged();
     } finally {
-      await handle.close();
+      await reader.close();
     }
   } catch (err) {
     await out.abort();
     throw err;
   }
-  // The writer hashes what it stores, and for a raw blob that is the file's content digest.
-  const committed = await out.commit(
-    file.knownDigest ? { digest: file.knownDigest, size: file.size } : undefined,
-  );
+  // The writer hashes what it stores, and for a raw blob that is the file's content digest: the
+  // commit checks it against the digest known or promised (a mismatch publishes nothing).
+  const expected = file.expectDigest ?? file.knownDigest;
+  const committed = await out.commit(expected ? { digest: expected, size: file.size } : undefined);
   return {
     digest: committed.digest,
     size: committed.size,

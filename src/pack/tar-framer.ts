@@ -1,6 +1,6 @@
-import type { FileHandle } from 'node:fs/promises';
 import { throwIfAborted } from '../util/errors.ts';
 import type { FramePool } from './frame-pool.ts';
+import type { SourceReader } from './source-reader.ts';
 
 /** Where one file's bytes sit inside a frame, so its content hash can be fed from the frame. */
 export interface Segment {
@@ -72,7 +72,7 @@ export class TarFramer {
   /** Reads `size` bytes of `handle` into frames; returns how many bytes the file really had. */
   async writeFile(
     file: number,
-    handle: FileHandle,
+    handle: SourceReader,
     size: number,
     onProgress?: (bytes: number) => void,
   ): Promise<number> {

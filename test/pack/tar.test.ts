@@ -6,7 +6,7 @@ import * as tarStream from 'tar-stream';
 import { describe, expect, test } from 'vitest';
 import { sourceDateEpoch } from '../../src/config/env.ts';
 import { OciLayoutTarget } from '../../src/content/layout/oci-layout.ts';
-import { checkUnchanged, scanModelDir } from '../../src/model/source.ts';
+import { scanModelDir } from '../../src/model/source.ts';
 import { FramePool } from '../../src/pack/frame-pool.ts';
 import { type PackContext, packTarLayer, type TarCompression } from '../../src/pack/layer-packer.ts';
 import { encodeFileHeader, USTAR_MAX_SIZE } from '../../src/pack/tar-header.ts';
@@ -32,12 +32,7 @@ async function packDir(dir: string, compression: TarCompression, frameSize = 1 <
   const hasher = new HashWorker();
   const ctx: PackContext = { pool: new FramePool(frameSize, 4), hasher, mtime };
   try {
-    const packed = await packTarLayer(
-      files.map((f) => ({ ...f, checkUnchanged: (h) => checkUnchanged(f, h) })),
-      compression,
-      await layout.openBlobWriter(),
-      ctx,
-    );
+    const packed = await packTarLayer(files, compression, await layout.openBlobWriter(), ctx);
     return { packed, blobPath: layout.blobPath(packed.digest), files };
   } finally {
     await hasher.close();
