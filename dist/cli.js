@@ -7643,10 +7643,10 @@ var require_util = __commonJS({
       }
       return obj3;
     }
-    function errorRequest(client, request2, err) {
+    function errorRequest(client, request3, err) {
       try {
-        request2.onResponseError(err);
-        assert(request2.aborted);
+        request3.onResponseError(err);
+        assert(request3.aborted);
       } catch (err2) {
         client.emit("error", err2);
       }
@@ -9364,11 +9364,11 @@ var require_util2 = __commonJS({
     function normalizeBinaryStringToUtf8(value) {
       return Buffer.from(value, "binary").toString("utf8");
     }
-    function requestCurrentURL(request2) {
-      return request2.urlList[request2.urlList.length - 1];
+    function requestCurrentURL(request3) {
+      return request3.urlList[request3.urlList.length - 1];
     }
-    function requestBadPort(request2) {
-      const url = requestCurrentURL(request2);
+    function requestBadPort(request3) {
+      const url = requestCurrentURL(request3);
       if (urlIsHttpHttpsScheme(url) && badPortsSet.has(url.port)) {
         return "blocked";
       }
@@ -9406,10 +9406,10 @@ var require_util2 = __commonJS({
       }
       return policy;
     }
-    function setRequestReferrerPolicyOnRedirect(request2, actualResponse) {
+    function setRequestReferrerPolicyOnRedirect(request3, actualResponse) {
       const policy = parseReferrerPolicy(actualResponse);
       if (policy !== "") {
-        request2.referrerPolicy = policy;
+        request3.referrerPolicy = policy;
       }
     }
     function crossOriginResourcePolicyCheck() {
@@ -9429,33 +9429,33 @@ var require_util2 = __commonJS({
       header2 = httpRequest.mode;
       httpRequest.headersList.set("sec-fetch-mode", header2, true);
     }
-    function appendRequestOriginHeader(request2) {
-      let serializedOrigin = request2.origin;
+    function appendRequestOriginHeader(request3) {
+      let serializedOrigin = request3.origin;
       if (serializedOrigin === "client" || serializedOrigin === void 0) {
         return;
       }
-      if (request2.responseTainting === "cors" || request2.mode === "websocket") {
-        request2.headersList.append("origin", serializedOrigin, true);
-      } else if (request2.method !== "GET" && request2.method !== "HEAD") {
-        switch (request2.referrerPolicy) {
+      if (request3.responseTainting === "cors" || request3.mode === "websocket") {
+        request3.headersList.append("origin", serializedOrigin, true);
+      } else if (request3.method !== "GET" && request3.method !== "HEAD") {
+        switch (request3.referrerPolicy) {
           case "no-referrer":
             serializedOrigin = null;
             break;
           case "no-referrer-when-downgrade":
           case "strict-origin":
           case "strict-origin-when-cross-origin":
-            if (request2.origin && urlHasHttpsScheme(request2.origin) && !urlHasHttpsScheme(requestCurrentURL(request2))) {
+            if (request3.origin && urlHasHttpsScheme(request3.origin) && !urlHasHttpsScheme(requestCurrentURL(request3))) {
               serializedOrigin = null;
             }
             break;
           case "same-origin":
-            if (!sameOrigin(request2, requestCurrentURL(request2))) {
+            if (!sameOrigin(request3, requestCurrentURL(request3))) {
               serializedOrigin = null;
             }
             break;
           default:
         }
-        request2.headersList.append("origin", serializedOrigin, true);
+        request3.headersList.append("origin", serializedOrigin, true);
       }
     }
     function coarsenTime(timestamp, crossOriginIsolatedCapability) {
@@ -9509,18 +9509,18 @@ var require_util2 = __commonJS({
         referrerPolicy: policyContainer.referrerPolicy
       };
     }
-    function determineRequestsReferrer(request2) {
-      const policy = request2.referrerPolicy;
+    function determineRequestsReferrer(request3) {
+      const policy = request3.referrerPolicy;
       assert(policy);
       let referrerSource = null;
-      if (request2.referrer === "client") {
+      if (request3.referrer === "client") {
         const globalOrigin = getGlobalOrigin();
         if (!globalOrigin || globalOrigin.origin === "null") {
           return "no-referrer";
         }
         referrerSource = new URL(globalOrigin);
-      } else if (webidl.is.URL(request2.referrer)) {
-        referrerSource = request2.referrer;
+      } else if (webidl.is.URL(request3.referrer)) {
+        referrerSource = request3.referrer;
       }
       let referrerURL = stripURLForReferrer(referrerSource);
       const referrerOrigin = stripURLForReferrer(referrerSource, true);
@@ -9538,14 +9538,14 @@ var require_util2 = __commonJS({
         case "unsafe-url":
           return referrerURL;
         case "strict-origin": {
-          const currentURL = requestCurrentURL(request2);
+          const currentURL = requestCurrentURL(request3);
           if (isURLPotentiallyTrustworthy(referrerURL) && !isURLPotentiallyTrustworthy(currentURL)) {
             return "no-referrer";
           }
           return referrerOrigin;
         }
         case "strict-origin-when-cross-origin": {
-          const currentURL = requestCurrentURL(request2);
+          const currentURL = requestCurrentURL(request3);
           if (sameOrigin(referrerURL, currentURL)) {
             return referrerURL;
           }
@@ -9555,17 +9555,17 @@ var require_util2 = __commonJS({
           return referrerOrigin;
         }
         case "same-origin":
-          if (sameOrigin(request2, referrerURL)) {
+          if (sameOrigin(request3, referrerURL)) {
             return referrerURL;
           }
           return "no-referrer";
         case "origin-when-cross-origin":
-          if (sameOrigin(request2, referrerURL)) {
+          if (sameOrigin(request3, referrerURL)) {
             return referrerURL;
           }
           return referrerOrigin;
         case "no-referrer-when-downgrade": {
-          const currentURL = requestCurrentURL(request2);
+          const currentURL = requestCurrentURL(request3);
           if (isURLPotentiallyTrustworthy(referrerURL) && !isURLPotentiallyTrustworthy(currentURL)) {
             return "no-referrer";
           }
@@ -9632,7 +9632,7 @@ var require_util2 = __commonJS({
       if (url.protocol === "blob:") return true;
       return isOriginPotentiallyTrustworthy(url.origin);
     }
-    function tryUpgradeRequestToAPotentiallyTrustworthyURL(request2) {
+    function tryUpgradeRequestToAPotentiallyTrustworthyURL(request3) {
     }
     function sameOrigin(A, B) {
       if (A.origin === B.origin && A.origin === "null") {
@@ -10011,7 +10011,7 @@ var require_util2 = __commonJS({
       }
       return gettingDecodingSplitting(value);
     }
-    function hasAuthenticationEntry(request2) {
+    function hasAuthenticationEntry(request3) {
       return false;
     }
     function includesCredentials(url) {
@@ -10700,7 +10700,7 @@ var require_request = __commonJS({
       controller.abort(reason);
       return controller;
     }
-    function processHeader(request2, key, val) {
+    function processHeader(request3, key, val) {
       if (val && (typeof val === "object" && !Array.isArray(val))) {
         throw new InvalidArgumentError(`invalid ${key} header`);
       } else if (val === void 0) {
@@ -10747,24 +10747,24 @@ var require_request = __commonJS({
         }
       }
       if (headerName === "host") {
-        if (request2.host !== null) {
+        if (request3.host !== null) {
           throw new InvalidArgumentError("duplicate host header");
         }
         if (typeof val !== "string") {
           throw new InvalidArgumentError("invalid host header");
         }
-        request2.host = val;
+        request3.host = val;
       } else if (headerName === "content-length") {
-        if (request2.contentLength !== null) {
+        if (request3.contentLength !== null) {
           throw new InvalidArgumentError("duplicate content-length header");
         }
         if (!isValidContentLengthHeaderValue(val)) {
           throw new InvalidArgumentError("invalid content-length header");
         }
-        request2.contentLength = parseInt(val, 10);
-      } else if (request2.contentType === null && headerName === "content-type") {
-        request2.contentType = val;
-        request2.headers.push(key, val);
+        request3.contentLength = parseInt(val, 10);
+      } else if (request3.contentType === null && headerName === "content-type") {
+        request3.contentType = val;
+        request3.headers.push(key, val);
       } else if (headerName === "transfer-encoding" || headerName === "keep-alive" || headerName === "upgrade") {
         throw new InvalidArgumentError(`invalid ${headerName} header`);
       } else if (headerName === "connection") {
@@ -10778,13 +10778,13 @@ var require_request = __commonJS({
             throw new InvalidArgumentError("invalid connection header");
           }
           if (trimmed === "close") {
-            request2.reset = true;
+            request3.reset = true;
           }
         }
       } else if (headerName === "expect") {
         throw new NotSupportedError("expect header not supported");
       } else {
-        request2.headers.push(key, val);
+        request3.headers.push(key, val);
       }
     }
     var isFormData;
@@ -14025,8 +14025,8 @@ var require_parser_h1 = __commonJS({
           this.timeout.refresh();
         }
         if (len > 0) {
-          const request2 = client[kQueue][client[kRunningIdx]];
-          assert(request2);
+          const request3 = client[kQueue][client[kRunningIdx]];
+          assert(request3);
           assert(this.timeoutType === TIMEOUT_BODY);
           assert(this.statusCode >= 200);
           if (maxResponseSize > -1 && this.bytesRead + len > maxResponseSize) {
@@ -14034,7 +14034,7 @@ var require_parser_h1 = __commonJS({
           }
           this.bytesRead += len;
           this.directBodyRemaining -= len;
-          if (request2.onResponseData(data.subarray(0, len)) === false) {
+          if (request3.onResponseData(data.subarray(0, len)) === false) {
             this.directBodyCompletePending = this.directBodyRemaining === 0;
             this.pauseParser();
             this[kPausedByHandler] = true;
@@ -14152,11 +14152,11 @@ var require_parser_h1 = __commonJS({
           if (socket.destroyed) {
             return this.fail(this.milo.ERROR_CALLBACK_ERROR, "Other side closed");
           }
-          const request2 = client[kQueue][client[kRunningIdx]];
-          if (!request2) {
+          const request3 = client[kQueue][client[kRunningIdx]];
+          if (!request3) {
             return this.fail(this.milo.ERROR_CALLBACK_ERROR, "Missing request");
           }
-          request2.onResponseStarted();
+          request3.onResponseStarted();
         }
         for (; ; ) {
           const event = this.parserEvents[cursor];
@@ -14187,8 +14187,8 @@ var require_parser_h1 = __commonJS({
                 return;
               }
               assert(statusCode >= 100);
-              const request2 = client2[kQueue][client2[kRunningIdx]];
-              assert(request2);
+              const request3 = client2[kQueue][client2[kRunningIdx]];
+              assert(request3);
               this.statusCode = 0;
               this.statusText = "";
               this.bytesRead = 0;
@@ -14204,12 +14204,12 @@ var require_parser_h1 = __commonJS({
               if (statusCode < 200) {
                 break;
               }
-              if (request2.method !== "HEAD" && contentLength !== -1 && bytesRead !== contentLength) {
+              if (request3.method !== "HEAD" && contentLength !== -1 && bytesRead !== contentLength) {
                 util.destroy(socket2, new ResponseContentLengthMismatchError());
                 this.pauseParser();
                 break;
               }
-              request2.onResponseEnd(trailers);
+              request3.onResponseEnd(trailers);
               client2[kQueue][client2[kRunningIdx]++] = null;
               if (socket2[kWriting]) {
                 assert(client2[kRunning] === 0);
@@ -14291,8 +14291,8 @@ var require_parser_h1 = __commonJS({
               if (socket2.destroyed) {
                 return this.fail(milo.ERROR_CALLBACK_ERROR, "Other side closed");
               }
-              const request2 = client2[kQueue][client2[kRunningIdx]];
-              if (!request2) {
+              const request3 = client2[kQueue][client2[kRunningIdx]];
+              if (!request3) {
                 return this.fail(milo.ERROR_CALLBACK_ERROR, "Missing request");
               }
               assert(!this.upgrade);
@@ -14304,7 +14304,7 @@ var require_parser_h1 = __commonJS({
                 );
                 return this.fail(milo.ERROR_CALLBACK_ERROR, "Bad response");
               }
-              if (shouldUpgrade && !request2.upgrade) {
+              if (shouldUpgrade && !request3.upgrade) {
                 util.destroy(
                   socket2,
                   new SocketError("bad upgrade", util.getSocketInfo(socket2))
@@ -14313,15 +14313,15 @@ var require_parser_h1 = __commonJS({
               }
               assert(this.timeoutType === TIMEOUT_HEADERS);
               this.statusCode = statusCode;
-              this.shouldKeepAlive = shouldKeepAlive || request2.method === "HEAD" && !socket2[kReset] && /(?:^|,)[\t ]*keep-alive[\t ]*(?:,|$)/i.test(this.connection) && !/(?:^|,)[\t ]*close[\t ]*(?:,|$)/i.test(this.connection);
+              this.shouldKeepAlive = shouldKeepAlive || request3.method === "HEAD" && !socket2[kReset] && /(?:^|,)[\t ]*keep-alive[\t ]*(?:,|$)/i.test(this.connection) && !/(?:^|,)[\t ]*close[\t ]*(?:,|$)/i.test(this.connection);
               this.contentLength = bodyKind === BODY_KIND_CONTENT_LENGTH ? contentLength : -1;
               if (this.statusCode >= 200) {
-                const bodyTimeout = request2.bodyTimeout != null ? request2.bodyTimeout : client2[kBodyTimeout];
+                const bodyTimeout = request3.bodyTimeout != null ? request3.bodyTimeout : client2[kBodyTimeout];
                 this.setTimeout(bodyTimeout, TIMEOUT_BODY);
               } else if (this.timeout?.refresh) {
                 this.timeout.refresh();
               }
-              if (request2.method === "CONNECT") {
+              if (request3.method === "CONNECT") {
                 assert(client2[kRunning] === 1);
                 milo.setIsConnect(this.parser, true);
                 this.upgrade = true;
@@ -14353,20 +14353,20 @@ var require_parser_h1 = __commonJS({
               } else {
                 socket2[kReset] = true;
               }
-              const pause = request2.onResponseStart(
+              const pause = request3.onResponseStart(
                 statusCode,
                 headers,
                 this.resume,
                 statusText
               ) === false;
-              if (request2.aborted) {
+              if (request3.aborted) {
                 return this.fail(milo.ERROR_CALLBACK_ERROR, "Request aborted");
               }
-              if (request2.method === "HEAD" || statusCode < 200) {
+              if (request3.method === "HEAD" || statusCode < 200) {
                 this.setShouldSkipBody(true);
               }
               this.headersSuspended = true;
-              if (!pause && request2.method !== "HEAD" && statusCode >= 200 && statusCode !== 204 && statusCode !== 205 && statusCode !== 304 && bodyKind === BODY_KIND_CONTENT_LENGTH && contentLength > 0 && !hasTrailers) {
+              if (!pause && request3.method !== "HEAD" && statusCode >= 200 && statusCode !== 204 && statusCode !== 205 && statusCode !== 304 && bodyKind === BODY_KIND_CONTENT_LENGTH && contentLength > 0 && !hasTrailers) {
                 this.directBodyRemaining = contentLength;
               }
               if (socket2[kBlocking]) {
@@ -14376,7 +14376,7 @@ var require_parser_h1 = __commonJS({
               if (pause) {
                 this.pauseParser();
                 this[kPausedByHandler] = true;
-              } else if (request2.method === "HEAD" || statusCode < 200 || statusCode === 204 || statusCode === 205 || statusCode === 304 || bodyKind === BODY_KIND_CONTENT_LENGTH && contentLength === 0) {
+              } else if (request3.method === "HEAD" || statusCode < 200 || statusCode === 204 || statusCode === 205 || statusCode === 304 || bodyKind === BODY_KIND_CONTENT_LENGTH && contentLength === 0) {
                 this.directBodyCompletePending = true;
               }
               break;
@@ -14388,8 +14388,8 @@ var require_parser_h1 = __commonJS({
               if (socket2.destroyed) {
                 return this.fail(milo.ERROR_CALLBACK_ERROR, "Other side closed");
               }
-              const request2 = client2[kQueue][client2[kRunningIdx]];
-              assert(request2);
+              const request3 = client2[kQueue][client2[kRunningIdx]];
+              assert(request3);
               assert(this.timeoutType === TIMEOUT_BODY);
               if (this.timeout?.refresh) {
                 this.timeout.refresh();
@@ -14404,7 +14404,7 @@ var require_parser_h1 = __commonJS({
               }
               this.bytesRead += len;
               const buffer = currentBufferRef;
-              if (request2.onResponseData(
+              if (request3.onResponseData(
                 new FastBuffer(buffer.buffer, buffer.byteOffset + at, len)
               ) === false) {
                 this.pauseParser();
@@ -14460,9 +14460,9 @@ var require_parser_h1 = __commonJS({
         assert(client[kSocket] === socket);
         assert(!socket.destroyed);
         assert(!this.paused);
-        const request2 = client[kQueue][client[kRunningIdx]];
-        assert(request2);
-        assert(request2.upgrade || request2.method === "CONNECT");
+        const request3 = client[kQueue][client[kRunningIdx]];
+        assert(request3);
+        assert(request3.upgrade || request3.method === "CONNECT");
         this.statusCode = 0;
         this.statusText = "";
         this.shouldKeepAlive = false;
@@ -14484,7 +14484,7 @@ var require_parser_h1 = __commonJS({
           new InformationalError("upgrade")
         );
         try {
-          request2.onRequestUpgrade(statusCode, headers, socket);
+          request3.onRequestUpgrade(statusCode, headers, socket);
         } catch (err) {
           util.destroy(socket, err);
         }
@@ -15590,11 +15590,11 @@ var require_client_h1 = __commonJS({
           util.destroy(socket, new SocketError("bad response", util.getSocketInfo(socket)));
           return -1;
         }
-        const request2 = client[kQueue][client[kRunningIdx]];
-        if (!request2) {
+        const request3 = client[kQueue][client[kRunningIdx]];
+        if (!request3) {
           return -1;
         }
-        request2.onResponseStarted();
+        request3.onResponseStarted();
         return 0;
       }
       /**
@@ -15664,9 +15664,9 @@ var require_client_h1 = __commonJS({
         assert(!socket.destroyed);
         assert(!this.paused);
         assert((headers.length & 1) === 0);
-        const request2 = client[kQueue][client[kRunningIdx]];
-        assert(request2);
-        assert(request2.upgrade || request2.method === "CONNECT");
+        const request3 = client[kQueue][client[kRunningIdx]];
+        assert(request3);
+        assert(request3.upgrade || request3.method === "CONNECT");
         this.statusCode = 0;
         this.statusText = "";
         this.shouldKeepAlive = false;
@@ -15683,9 +15683,9 @@ var require_client_h1 = __commonJS({
         client[kQueue][client[kRunningIdx]++] = null;
         client.emit("disconnect", client[kUrl], [client], new InformationalError("upgrade"));
         try {
-          request2.onRequestUpgrade(statusCode, headers, socket, statusText);
+          request3.onRequestUpgrade(statusCode, headers, socket, statusText);
         } catch (err) {
-          util.errorRequest(client, request2, err);
+          util.errorRequest(client, request3, err);
           util.destroy(socket, err);
         }
         client[kResume]();
@@ -15705,8 +15705,8 @@ var require_client_h1 = __commonJS({
           util.destroy(socket, new SocketError("bad response", util.getSocketInfo(socket)));
           return -1;
         }
-        const request2 = client[kQueue][client[kRunningIdx]];
-        if (!request2) {
+        const request3 = client[kQueue][client[kRunningIdx]];
+        if (!request3) {
           return -1;
         }
         assert(!this.upgrade);
@@ -15715,29 +15715,29 @@ var require_client_h1 = __commonJS({
           util.destroy(socket, new SocketError("bad response", util.getSocketInfo(socket)));
           return -1;
         }
-        if (upgrade && !request2.upgrade) {
+        if (upgrade && !request3.upgrade) {
           util.destroy(socket, new SocketError("bad upgrade", util.getSocketInfo(socket)));
           return -1;
         }
         assert(this.timeoutType === TIMEOUT_HEADERS);
         this.statusCode = statusCode;
         this.shouldKeepAlive = shouldKeepAlive || // Override llhttp value which does not allow keepAlive for HEAD.
-        request2.method === "HEAD" && !socket[kReset] && /(?:^|,)[\t ]*keep-alive[\t ]*(?:,|$)/i.test(this.connection) && !/(?:^|,)[\t ]*close[\t ]*(?:,|$)/i.test(this.connection);
-        if (request2.method === "HEAD" || statusCode === 204 || statusCode === 304) {
-          if (request2.method !== "HEAD" && (this.contentLength > 0 || this.hasTransferEncoding)) {
+        request3.method === "HEAD" && !socket[kReset] && /(?:^|,)[\t ]*keep-alive[\t ]*(?:,|$)/i.test(this.connection) && !/(?:^|,)[\t ]*close[\t ]*(?:,|$)/i.test(this.connection);
+        if (request3.method === "HEAD" || statusCode === 204 || statusCode === 304) {
+          if (request3.method !== "HEAD" && (this.contentLength > 0 || this.hasTransferEncoding)) {
             this.shouldKeepAlive = false;
           }
           this.contentLength = -1;
         }
         if (this.statusCode >= 200) {
-          const bodyTimeout = request2.bodyTimeout != null ? request2.bodyTimeout : client[kBodyTimeout];
+          const bodyTimeout = request3.bodyTimeout != null ? request3.bodyTimeout : client[kBodyTimeout];
           this.setTimeout(bodyTimeout, TIMEOUT_BODY);
         } else if (this.timeout) {
           if (this.timeout.refresh) {
             this.timeout.refresh();
           }
         }
-        if (request2.method === "CONNECT") {
+        if (request3.method === "CONNECT") {
           assert(client[kRunning] === 1);
           this.upgrade = true;
           return 2;
@@ -15765,11 +15765,11 @@ var require_client_h1 = __commonJS({
         } else {
           socket[kReset] = true;
         }
-        const pause = request2.onResponseStart(statusCode, headers, this.resume, statusText) === false;
-        if (request2.aborted) {
+        const pause = request3.onResponseStart(statusCode, headers, this.resume, statusText) === false;
+        if (request3.aborted) {
           return -1;
         }
-        if (request2.method === "HEAD") {
+        if (request3.method === "HEAD") {
           return 1;
         }
         if (statusCode < 200) {
@@ -15790,8 +15790,8 @@ var require_client_h1 = __commonJS({
         if (socket.destroyed) {
           return -1;
         }
-        const request2 = client[kQueue][client[kRunningIdx]];
-        assert(request2);
+        const request3 = client[kQueue][client[kRunningIdx]];
+        assert(request3);
         assert(this.timeoutType === TIMEOUT_BODY);
         if (this.timeout) {
           if (this.timeout.refresh) {
@@ -15804,7 +15804,7 @@ var require_client_h1 = __commonJS({
           return -1;
         }
         this.bytesRead += buf.length;
-        if (request2.onResponseData(buf) === false) {
+        if (request3.onResponseData(buf) === false) {
           return constants4.ERROR.PAUSED;
         }
         return 0;
@@ -15822,8 +15822,8 @@ var require_client_h1 = __commonJS({
         }
         assert(statusCode >= 100);
         assert((this.headers.length & 1) === 0);
-        const request2 = client[kQueue][client[kRunningIdx]];
-        assert(request2);
+        const request3 = client[kQueue][client[kRunningIdx]];
+        assert(request3);
         this.statusCode = 0;
         this.statusText = "";
         this.bytesRead = 0;
@@ -15840,7 +15840,7 @@ var require_client_h1 = __commonJS({
           util.destroy(socket, new ResponseContentLengthMismatchError());
           return -1;
         }
-        request2.onResponseEnd(headers);
+        request3.onResponseEnd(headers);
         client[kQueue][client[kRunningIdx]++] = null;
         socket[kSocketUsed] = client[kPending] === 0;
         if (socket[kWriting]) {
@@ -15909,8 +15909,8 @@ var require_client_h1 = __commonJS({
       return {
         version: "h1",
         defaultPipelining: 1,
-        write(request2) {
-          return writeH1(client, request2);
+        write(request3) {
+          return writeH1(client, request3);
         },
         resume() {
           resumeH1(client);
@@ -15937,18 +15937,18 @@ var require_client_h1 = __commonJS({
          * @param {import('../core/request.js')} request
          * @returns {boolean}
          */
-        busy(request2) {
+        busy(request3) {
           if (socket[kWriting] || socket[kReset] || socket[kBlocking] || socket[kIdleSocketValidation] === 1) {
             return true;
           }
-          if (request2) {
-            if (client[kRunning] > 0 && !request2.idempotent) {
+          if (request3) {
+            if (client[kRunning] > 0 && !request3.idempotent) {
               return true;
             }
-            if (client[kRunning] > 0 && (request2.upgrade || request2.method === "CONNECT")) {
+            if (client[kRunning] > 0 && (request3.upgrade || request3.method === "CONNECT")) {
               return true;
             }
-            if (client[kRunning] > 0 && util.bodyLength(request2.body) !== 0 && (util.isStream(request2.body) || util.isAsyncIterable(request2.body) || util.isFormDataLike(request2.body))) {
+            if (client[kRunning] > 0 && util.bodyLength(request3.body) !== 0 && (util.isStream(request3.body) || util.isAsyncIterable(request3.body) || util.isFormDataLike(request3.body))) {
               return true;
             }
           }
@@ -16001,13 +16001,13 @@ var require_client_h1 = __commonJS({
         assert(client[kPending] === 0);
         const requests = client[kQueue].splice(client[kRunningIdx]);
         for (let i = 0; i < requests.length; i++) {
-          const request2 = requests[i];
-          util.errorRequest(client, request2, err);
+          const request3 = requests[i];
+          util.errorRequest(client, request3, err);
         }
       } else if (client[kRunning] > 0 && err.code !== "UND_ERR_INFO") {
-        const request2 = client[kQueue][client[kRunningIdx]];
+        const request3 = client[kQueue][client[kRunningIdx]];
         client[kQueue][client[kRunningIdx]++] = null;
-        util.errorRequest(client, request2, err);
+        util.errorRequest(client, request3, err);
       }
       client[kPendingIdx] = client[kRunningIdx];
       assert(client[kRunning] === 0);
@@ -16084,8 +16084,8 @@ var require_client_h1 = __commonJS({
           }
         } else if (client[kRunning] > 0 && socket[kParser].statusCode < 200) {
           if (socket[kParser].timeoutType !== TIMEOUT_HEADERS) {
-            const request2 = client[kQueue][client[kRunningIdx]];
-            const headersTimeout = request2.headersTimeout != null ? request2.headersTimeout : client[kHeadersTimeout];
+            const request3 = client[kQueue][client[kRunningIdx]];
+            const headersTimeout = request3.headersTimeout != null ? request3.headersTimeout : client[kHeadersTimeout];
             socket[kParser].setTimeout(headersTimeout, TIMEOUT_HEADERS);
           }
         }
@@ -16094,11 +16094,11 @@ var require_client_h1 = __commonJS({
     function shouldSendContentLength(method) {
       return method !== "GET" && method !== "HEAD" && method !== "OPTIONS" && method !== "TRACE" && method !== "CONNECT";
     }
-    function setTypeOfService(socket, request2) {
+    function setTypeOfService(socket, request3) {
       if (typeof socket.setTypeOfService !== "function") {
         return;
       }
-      const typeOfService = request2.typeOfService;
+      const typeOfService = request3.typeOfService;
       if (typeOfService === void 0) {
         return;
       }
@@ -16112,26 +16112,26 @@ var require_client_h1 = __commonJS({
       } catch {
       }
     }
-    function writeH1(client, request2) {
-      const { method, path: path19, host, upgrade, blocking, reset } = request2;
-      let { body, headers, contentLength } = request2;
+    function writeH1(client, request3) {
+      const { method, path: path19, host, upgrade, blocking, reset } = request3;
+      let { body, headers, contentLength } = request3;
       const expectsPayload = method === "PUT" || method === "POST" || method === "PATCH" || method === "QUERY" || method === "PROPFIND" || method === "PROPPATCH";
       if (util.isFormDataLike(body)) {
         if (!extractBody) {
           extractBody = require_body().extractBody;
         }
         const [bodyStream, contentType2] = extractBody(body);
-        if (request2.contentType == null) {
+        if (request3.contentType == null) {
           headers.push("content-type", contentType2);
         }
         body = bodyStream.stream;
         contentLength = bodyStream.length;
-      } else if (util.isBlobLike(body) && request2.contentType == null) {
+      } else if (util.isBlobLike(body) && request3.contentType == null) {
         const contentType2 = body.type;
         if (contentType2) {
           const contentTypeValue = `${contentType2}`;
           if (!util.isValidHeaderValue(contentTypeValue)) {
-            util.errorRequest(client, request2, new InvalidArgumentError("invalid content-type header"));
+            util.errorRequest(client, request3, new InvalidArgumentError("invalid content-type header"));
             return false;
           }
           headers.push("content-type", contentTypeValue);
@@ -16143,14 +16143,14 @@ var require_client_h1 = __commonJS({
       const bodyLength = util.bodyLength(body);
       contentLength = bodyLength ?? contentLength;
       if (contentLength === null) {
-        contentLength = request2.contentLength;
+        contentLength = request3.contentLength;
       }
       if (contentLength === 0 && !expectsPayload) {
         contentLength = null;
       }
-      if (shouldSendContentLength(method) && contentLength > 0 && request2.contentLength !== null && request2.contentLength !== contentLength) {
+      if (shouldSendContentLength(method) && contentLength > 0 && request3.contentLength !== null && request3.contentLength !== contentLength) {
         if (client[kStrictContentLength]) {
-          util.errorRequest(client, request2, new RequestContentLengthMismatchError());
+          util.errorRequest(client, request3, new RequestContentLengthMismatchError());
           return false;
         }
         process.emitWarning(new RequestContentLengthMismatchError());
@@ -16158,19 +16158,19 @@ var require_client_h1 = __commonJS({
       const socket = client[kSocket];
       clearIdleSocketValidation(socket);
       const abort = (err) => {
-        if (request2.aborted || request2.completed) {
+        if (request3.aborted || request3.completed) {
           return;
         }
-        util.errorRequest(client, request2, err || new RequestAbortedError());
+        util.errorRequest(client, request3, err || new RequestAbortedError());
         util.destroy(body);
         util.destroy(socket, new InformationalError("aborted"));
       };
       try {
-        request2.onRequestStart(abort, null);
+        request3.onRequestStart(abort, null);
       } catch (err) {
-        util.errorRequest(client, request2, err);
+        util.errorRequest(client, request3, err);
       }
-      if (request2.aborted) {
+      if (request3.aborted) {
         return false;
       }
       if (method === "HEAD") {
@@ -16188,7 +16188,7 @@ var require_client_h1 = __commonJS({
       if (blocking) {
         socket[kBlocking] = true;
       }
-      setTypeOfService(socket, request2);
+      setTypeOfService(socket, request3);
       let header2 = `${method} ${path19} HTTP/1.1\r
 `;
       if (typeof host === "string") {
@@ -16222,31 +16222,31 @@ upgrade: ${upgrade}\r
         }
       }
       if (channels.sendHeaders.hasSubscribers) {
-        channels.sendHeaders.publish({ request: request2, headers: header2, socket });
+        channels.sendHeaders.publish({ request: request3, headers: header2, socket });
       }
       if (!body || bodyLength === 0) {
-        writeBuffer(abort, null, client, request2, socket, contentLength, header2, expectsPayload);
+        writeBuffer(abort, null, client, request3, socket, contentLength, header2, expectsPayload);
       } else if (util.isBuffer(body)) {
-        writeBuffer(abort, body, client, request2, socket, contentLength, header2, expectsPayload);
+        writeBuffer(abort, body, client, request3, socket, contentLength, header2, expectsPayload);
       } else if (util.isBlobLike(body)) {
         if (typeof body.stream === "function") {
-          writeIterable(abort, body.stream(), client, request2, socket, contentLength, header2, expectsPayload);
+          writeIterable(abort, body.stream(), client, request3, socket, contentLength, header2, expectsPayload);
         } else {
-          writeBlob(abort, body, client, request2, socket, contentLength, header2, expectsPayload);
+          writeBlob(abort, body, client, request3, socket, contentLength, header2, expectsPayload);
         }
       } else if (util.isStream(body)) {
-        writeStream(abort, body, client, request2, socket, contentLength, header2, expectsPayload);
+        writeStream(abort, body, client, request3, socket, contentLength, header2, expectsPayload);
       } else if (util.isIterable(body)) {
-        writeIterable(abort, body, client, request2, socket, contentLength, header2, expectsPayload);
+        writeIterable(abort, body, client, request3, socket, contentLength, header2, expectsPayload);
       } else {
         assert(false);
       }
       return true;
     }
-    function writeStream(abort, body, client, request2, socket, contentLength, header2, expectsPayload) {
+    function writeStream(abort, body, client, request3, socket, contentLength, header2, expectsPayload) {
       assert(contentLength !== 0 || client[kRunning] === 0, "stream body cannot be pipelined");
       let finished = false;
-      const writer = new AsyncWriter({ abort, socket, request: request2, contentLength, client, expectsPayload, header: header2 });
+      const writer = new AsyncWriter({ abort, socket, request: request3, contentLength, client, expectsPayload, header: header2 });
       const onData = function(chunk) {
         if (finished) {
           return;
@@ -16312,7 +16312,7 @@ upgrade: ${upgrade}\r
         setImmediate(onClose);
       }
     }
-    function writeBuffer(abort, body, client, request2, socket, contentLength, header2, expectsPayload) {
+    function writeBuffer(abort, body, client, request3, socket, contentLength, header2, expectsPayload) {
       try {
         if (!body) {
           if (contentLength === 0) {
@@ -16332,18 +16332,18 @@ upgrade: ${upgrade}\r
 `, "latin1");
           socket.write(body);
           socket.uncork();
-          request2.onBodySent(body);
-          if (!expectsPayload && request2.reset !== false) {
+          request3.onBodySent(body);
+          if (!expectsPayload && request3.reset !== false) {
             socket[kReset] = true;
           }
         }
-        request2.onRequestSent();
+        request3.onRequestSent();
         client[kResume]();
       } catch (err) {
         abort(err);
       }
     }
-    async function writeBlob(abort, body, client, request2, socket, contentLength, header2, expectsPayload) {
+    async function writeBlob(abort, body, client, request3, socket, contentLength, header2, expectsPayload) {
       try {
         if (contentLength != null && contentLength !== body.size) {
           throw new RequestContentLengthMismatchError();
@@ -16355,9 +16355,9 @@ upgrade: ${upgrade}\r
 `, "latin1");
         socket.write(buffer);
         socket.uncork();
-        request2.onBodySent(buffer);
-        request2.onRequestSent();
-        if (!expectsPayload && request2.reset !== false) {
+        request3.onBodySent(buffer);
+        request3.onRequestSent();
+        if (!expectsPayload && request3.reset !== false) {
           socket[kReset] = true;
         }
         client[kResume]();
@@ -16365,7 +16365,7 @@ upgrade: ${upgrade}\r
         abort(err);
       }
     }
-    async function writeIterable(abort, body, client, request2, socket, contentLength, header2, expectsPayload) {
+    async function writeIterable(abort, body, client, request3, socket, contentLength, header2, expectsPayload) {
       assert(contentLength !== 0 || client[kRunning] === 0, "iterator body cannot be pipelined");
       let callback = null;
       function onDrain() {
@@ -16384,7 +16384,7 @@ upgrade: ${upgrade}\r
         }
       });
       socket.on("close", onDrain).on("drain", onDrain);
-      const writer = new AsyncWriter({ abort, socket, request: request2, contentLength, client, expectsPayload, header: header2 });
+      const writer = new AsyncWriter({ abort, socket, request: request3, contentLength, client, expectsPayload, header: header2 });
       try {
         for await (const chunk of body) {
           if (socket[kError]) {
@@ -16413,9 +16413,9 @@ upgrade: ${upgrade}\r
        * @param {boolean} arg.expectsPayload
        * @param {string} arg.header
        */
-      constructor({ abort, socket, request: request2, contentLength, client, expectsPayload, header: header2 }) {
+      constructor({ abort, socket, request: request3, contentLength, client, expectsPayload, header: header2 }) {
         this.socket = socket;
-        this.request = request2;
+        this.request = request3;
         this.contentLength = contentLength;
         this.client = client;
         this.bytesWritten = 0;
@@ -16444,7 +16444,7 @@ upgrade: ${upgrade}\r
        * @returns
        */
       write(chunk) {
-        const { socket, request: request2, contentLength, client, bytesWritten, expectsPayload, header: header2 } = this;
+        const { socket, request: request3, contentLength, client, bytesWritten, expectsPayload, header: header2 } = this;
         if (socket[kError]) {
           throw socket[kError];
         }
@@ -16469,7 +16469,7 @@ upgrade: ${upgrade}\r
         }
         socket.cork();
         if (bytesWritten === 0) {
-          if (!expectsPayload && request2.reset !== false) {
+          if (!expectsPayload && request3.reset !== false) {
             socket[kReset] = true;
           }
           if (contentLength === null) {
@@ -16489,7 +16489,7 @@ ${len.toString(16)}\r
         this.bytesWritten += len;
         const ret = socket.write(chunk);
         socket.uncork();
-        request2.onBodySent(chunk);
+        request3.onBodySent(chunk);
         if (!ret) {
           if (socket[kParser].timeout && socket[kParser].timeoutType === TIMEOUT_HEADERS) {
             if (socket[kParser].timeout.refresh) {
@@ -16503,8 +16503,8 @@ ${len.toString(16)}\r
        * @returns {void}
        */
       end() {
-        const { socket, contentLength, client, bytesWritten, expectsPayload, header: header2, request: request2 } = this;
-        request2.onRequestSent();
+        const { socket, contentLength, client, bytesWritten, expectsPayload, header: header2, request: request3 } = this;
+        request3.onRequestSent();
         socket[kWriting] = false;
         if (socket[kError]) {
           throw socket[kError];
@@ -16660,47 +16660,47 @@ var require_client_h2 = __commonJS({
     function getGoAwayPendingIdx(client, lastStreamID) {
       const maxAcceptedStreamID = Number.isInteger(lastStreamID) ? lastStreamID : Number.MAX_SAFE_INTEGER;
       for (let i = client[kRunningIdx]; i < client[kPendingIdx]; i++) {
-        const request2 = client[kQueue][i];
-        if (request2 == null) {
+        const request3 = client[kQueue][i];
+        if (request3 == null) {
           continue;
         }
-        const streamId = request2[kRequestStream]?.id;
+        const streamId = request3[kRequestStream]?.id;
         if (typeof streamId !== "number" || streamId > maxAcceptedStreamID) {
           return i;
         }
       }
       return client[kPendingIdx];
     }
-    function detachRequestFromStream(request2) {
-      request2[kRequestStream] = null;
-      request2[kRequestStreamCleanup] = null;
+    function detachRequestFromStream(request3) {
+      request3[kRequestStream] = null;
+      request3[kRequestStreamCleanup] = null;
     }
-    function bindRequestToStream(request2, stream, cleanup) {
-      const previousCleanup = request2[kRequestStreamCleanup];
-      const previousStream = request2[kRequestStream];
-      detachRequestFromStream(request2);
+    function bindRequestToStream(request3, stream, cleanup) {
+      const previousCleanup = request3[kRequestStreamCleanup];
+      const previousStream = request3[kRequestStream];
+      detachRequestFromStream(request3);
       previousCleanup?.(previousStream);
-      request2[kRequestStream] = stream;
-      request2[kRequestStreamCleanup] = cleanup;
+      request3[kRequestStream] = stream;
+      request3[kRequestStreamCleanup] = cleanup;
     }
-    function clearRequestStream(request2) {
-      const cleanup = request2[kRequestStreamCleanup];
-      const stream = request2[kRequestStream];
-      detachRequestFromStream(request2);
+    function clearRequestStream(request3) {
+      const cleanup = request3[kRequestStreamCleanup];
+      const stream = request3[kRequestStream];
+      detachRequestFromStream(request3);
       cleanup?.(stream);
     }
-    function requeueUnsentRequest(client, request2) {
-      client[kQueue].splice(client[kPendingIdx] + 1, 0, request2);
+    function requeueUnsentRequest(client, request3) {
+      client[kQueue].splice(client[kPendingIdx] + 1, 0, request3);
     }
-    function completeRequest(client, request2, resetPendingIdx = false) {
+    function completeRequest(client, request3, resetPendingIdx = false) {
       const queue = client[kQueue];
       const runningIdx = client[kRunningIdx];
-      if (runningIdx < client[kPendingIdx] && queue[runningIdx] === request2) {
+      if (runningIdx < client[kPendingIdx] && queue[runningIdx] === request3) {
         queue[runningIdx] = null;
         client[kRunningIdx] = runningIdx + 1;
         return;
       }
-      const index = queue.indexOf(request2, runningIdx);
+      const index = queue.indexOf(request3, runningIdx);
       if (index === -1 || index >= client[kPendingIdx]) {
         return;
       }
@@ -16710,17 +16710,17 @@ var require_client_h2 = __commonJS({
         client[kPendingIdx] = client[kRunningIdx];
       }
     }
-    function canReplayRequest(request2) {
-      const { body } = request2;
+    function canReplayRequest(request3) {
+      const { body } = request3;
       return body == null || util.isBuffer(body) || util.isBlobLike(body);
     }
-    function hasResponseStarted(request2) {
-      const state = request2[kRequestStream]?.[kRequestStreamState];
+    function hasResponseStarted(request3) {
+      const state = request3[kRequestStream]?.[kRequestStreamState];
       return state?.responseReceived === true;
     }
-    function registerGoAwayRefusal(request2) {
-      const attempts = (request2[kGoAwayReplayAttempts] ?? 0) + 1;
-      request2[kGoAwayReplayAttempts] = attempts;
+    function registerGoAwayRefusal(request3) {
+      const attempts = (request3[kGoAwayReplayAttempts] ?? 0) + 1;
+      request3[kGoAwayReplayAttempts] = attempts;
       return attempts <= MAX_GOAWAY_REPLAY_ATTEMPTS;
     }
     function closeStream(stream, code = NGHTTP2_REFUSED_STREAM) {
@@ -16731,9 +16731,9 @@ var require_client_h2 = __commonJS({
         }
       }
     }
-    function detachRequestStreamForClose(request2) {
-      const stream = request2[kRequestStream];
-      clearRequestStream(request2);
+    function detachRequestStreamForClose(request3) {
+      const stream = request3[kRequestStream];
+      clearRequestStream(request3);
       severRequestStream(stream);
       return stream;
     }
@@ -16814,8 +16814,8 @@ var require_client_h2 = __commonJS({
          * @param {import('../core/request.js')} request
          * @returns {boolean}
         */
-        write(request2) {
-          return writeH2(client, request2);
+        write(request3) {
+          return writeH2(client, request3);
         },
         /**
          * @returns {void}
@@ -16844,7 +16844,7 @@ var require_client_h2 = __commonJS({
          * @param {import('../core/request.js')} request
          * @returns {boolean}
         */
-        busy(request2) {
+        busy(request3) {
           if (session[kRemoteSettings] === false && client[kRunning] > 0) {
             return true;
           }
@@ -16854,11 +16854,11 @@ var require_client_h2 = __commonJS({
           if (client[kRunning] >= client[kMaxConcurrentStreams]) {
             return true;
           }
-          if (request2 != null) {
+          if (request3 != null) {
             if (client[kRunning] > 0) {
-              if ((request2.upgrade === "websocket" || request2.method === "CONNECT") && session[kRemoteSettings] === false) return true;
+              if ((request3.upgrade === "websocket" || request3.method === "CONNECT") && session[kRemoteSettings] === false) return true;
             } else {
-              return (request2.upgrade === "websocket" || request2.method === "CONNECT") && session[kRemoteSettings] === false;
+              return (request3.upgrade === "websocket" || request3.method === "CONNECT") && session[kRemoteSettings] === false;
             }
           }
           return false;
@@ -17084,14 +17084,14 @@ var require_client_h2 = __commonJS({
       const retriableRequests = [];
       const streamsToClose = [];
       for (let i = pendingIdx; i < previousPendingIdx; i++) {
-        const request2 = client[kQueue][i];
-        if (request2 != null) {
-          const responseStarted = hasResponseStarted(request2);
-          streamsToClose.push(detachRequestStreamForClose(request2));
-          if (!responseStarted && canReplayRequest(request2) && registerGoAwayRefusal(request2)) {
-            retriableRequests.push(request2);
+        const request3 = client[kQueue][i];
+        if (request3 != null) {
+          const responseStarted = hasResponseStarted(request3);
+          streamsToClose.push(detachRequestStreamForClose(request3));
+          if (!responseStarted && canReplayRequest(request3) && registerGoAwayRefusal(request3)) {
+            retriableRequests.push(request3);
           } else {
-            util.errorRequest(client, request2, err);
+            util.errorRequest(client, request3, err);
           }
         }
       }
@@ -17140,9 +17140,9 @@ var require_client_h2 = __commonJS({
         assert(client[kPending] === 0);
         const requests = client[kQueue].splice(client[kRunningIdx]);
         for (let i = 0; i < requests.length; i++) {
-          const request2 = requests[i];
-          if (request2 != null) {
-            util.errorRequest(client, request2, err);
+          const request3 = requests[i];
+          if (request3 != null) {
+            util.errorRequest(client, request3, err);
           }
         }
       }
@@ -17259,9 +17259,9 @@ var require_client_h2 = __commonJS({
       if (state == null) {
         return;
       }
-      const { request: request2 } = state;
-      if (request2[kRequestStream] === stream) {
-        detachRequestFromStream(request2);
+      const { request: request3 } = state;
+      if (request3[kRequestStream] === stream) {
+        detachRequestFromStream(request3);
       }
       removeUpgradeStreamListeners(stream);
       if (!stream.destroyed && !stream.closed) {
@@ -17272,8 +17272,8 @@ var require_client_h2 = __commonJS({
       if (state == null) {
         return;
       }
-      const { request: request2 } = state;
-      if (state.responseReceived || request2.aborted || request2.completed) {
+      const { request: request3 } = state;
+      if (state.responseReceived || request3.aborted || request3.completed) {
         return;
       }
       releaseUpgradeStream(state.stream);
@@ -17297,30 +17297,30 @@ var require_client_h2 = __commonJS({
     function onUpgradeResponse(headers, _flags) {
       const stream = this;
       const state = stream[kRequestStreamState];
-      const { request: request2 } = state;
+      const { request: request3 } = state;
       state.responseReceived = true;
       const statusCode = headers[HTTP2_HEADER_STATUS];
       delete headers[HTTP2_HEADER_STATUS];
       try {
-        request2.onRequestUpgrade(statusCode, headers, stream);
+        request3.onRequestUpgrade(statusCode, headers, stream);
       } catch (err) {
         state.abort(err);
         return;
       }
-      if (request2.aborted) {
+      if (request3.aborted) {
         return;
       }
       removeUpgradeStreamListeners(stream);
-      detachRequestFromStream(request2);
+      detachRequestFromStream(request3);
       finalizeRequest(state);
     }
     function setupUpgradeStream(stream, state) {
-      const { request: request2, headersTimeout, session } = state;
+      const { request: request3, headersTimeout, session } = state;
       stream[kHTTP2Stream] = true;
       stream[kHTTP2Session] = session;
       stream[kRequestStreamState] = state;
       state.stream = stream;
-      bindRequestToStream(request2, stream, releaseUpgradeStream);
+      bindRequestToStream(request3, stream, releaseUpgradeStream);
       stream.once("response", onUpgradeResponse);
       stream.on("error", onUpgradeStreamError);
       stream.once("end", onUpgradeStreamEnd);
@@ -17338,7 +17338,7 @@ var require_client_h2 = __commonJS({
       completeRequest(state.client, state.request, resetPendingIdx);
       state.client[kResume]();
     }
-    function openStream(client, request2, session, abort, headers, options) {
+    function openStream(client, request3, session, abort, headers, options) {
       try {
         return session.request(headers, options);
       } catch (err) {
@@ -17347,7 +17347,7 @@ var require_client_h2 = __commonJS({
           wrappedErr2.cause = err;
           session[kError] = wrappedErr2;
           resetHttp2Session(session, wrappedErr2);
-          requeueUnsentRequest(client, request2);
+          requeueUnsentRequest(client, request3);
           return null;
         }
         const wrappedErr = new InformationalError(err.message, { cause: err });
@@ -17359,13 +17359,13 @@ var require_client_h2 = __commonJS({
         return null;
       }
     }
-    function writeH2(client, request2) {
-      const headersTimeout = request2.headersTimeout ?? client[kHeadersTimeout];
-      const bodyTimeout = request2.bodyTimeout ?? client[kBodyTimeout];
+    function writeH2(client, request3) {
+      const headersTimeout = request3.headersTimeout ?? client[kHeadersTimeout];
+      const bodyTimeout = request3.bodyTimeout ?? client[kBodyTimeout];
       const session = client[kHTTP2Session];
-      const { method, path: path19, host, upgrade, expectContinue, signal, protocol, headers: reqHeaders } = request2;
+      const { method, path: path19, host, upgrade, expectContinue, signal, protocol, headers: reqHeaders } = request3;
       if (upgrade != null && upgrade !== "websocket") {
-        util.errorRequest(client, request2, new InvalidArgumentError(`Custom upgrade "${upgrade}" not supported over HTTP/2`));
+        util.errorRequest(client, request3, new InvalidArgumentError(`Custom upgrade "${upgrade}" not supported over HTTP/2`));
         return false;
       }
       const headers = buildRequestHeaders(reqHeaders);
@@ -17373,13 +17373,13 @@ var require_client_h2 = __commonJS({
       headers[HTTP2_HEADER_METHOD] = method;
       const state = {
         abort: null,
-        body: request2.body,
+        body: request3.body,
         bytesRead: 0,
         client,
         contentLength: null,
         expectsPayload: false,
         maxResponseSize: client[kMaxResponseSize],
-        request: request2,
+        request: request3,
         headersTimeout,
         bodyTimeout,
         requestFinalized: false,
@@ -17392,13 +17392,13 @@ var require_client_h2 = __commonJS({
         stream: null
       };
       const abort = (err, resetPendingIdx = false) => {
-        if (request2.aborted || request2.completed) {
+        if (request3.aborted || request3.completed) {
           return;
         }
         err = err || new RequestAbortedError();
-        util.errorRequest(client, request2, err);
+        util.errorRequest(client, request3, err);
         if (state.stream != null) {
-          clearRequestStream(request2);
+          clearRequestStream(request3);
           const stream2 = state.stream;
           stream2.close();
           if (!stream2.destroyed) {
@@ -17412,18 +17412,18 @@ var require_client_h2 = __commonJS({
       state.abort = abort;
       let stream = null;
       try {
-        request2.onRequestStart(abort, null);
+        request3.onRequestStart(abort, null);
       } catch (err) {
-        util.errorRequest(client, request2, err);
+        util.errorRequest(client, request3, err);
       }
-      if (request2.aborted) {
+      if (request3.aborted) {
         return false;
       }
       if (upgrade || method === "CONNECT") {
         refH2Session(session);
         if (upgrade === "websocket") {
           if (session[kEnableConnectProtocol] === false) {
-            util.errorRequest(client, request2, new InformationalError("HTTP/2: Extended CONNECT protocol not supported by server"));
+            util.errorRequest(client, request3, new InformationalError("HTTP/2: Extended CONNECT protocol not supported by server"));
             unrefH2Session(session);
             return false;
           }
@@ -17435,7 +17435,7 @@ var require_client_h2 = __commonJS({
           } else {
             headers[HTTP2_HEADER_SCHEME] = protocol === "http:" ? "http" : "https";
           }
-          stream = openStream(client, request2, session, abort, headers, { endStream: false, signal });
+          stream = openStream(client, request3, session, abort, headers, { endStream: false, signal });
           if (stream == null) {
             unrefH2Session(session);
             return false;
@@ -17443,7 +17443,7 @@ var require_client_h2 = __commonJS({
           setupUpgradeStream(stream, state);
           return true;
         }
-        stream = openStream(client, request2, session, abort, headers, { endStream: false, signal });
+        stream = openStream(client, request3, session, abort, headers, { endStream: false, signal });
         if (stream == null) {
           unrefH2Session(session);
           return false;
@@ -17467,14 +17467,14 @@ var require_client_h2 = __commonJS({
         contentLength = bodyStream.length;
       }
       if (contentLength == null) {
-        contentLength = request2.contentLength;
+        contentLength = request3.contentLength;
       }
       if (contentLength === 0 && !expectsPayload) {
         contentLength = null;
       }
-      if (shouldSendContentLength(method) && contentLength > 0 && request2.contentLength != null && request2.contentLength !== contentLength) {
+      if (shouldSendContentLength(method) && contentLength > 0 && request3.contentLength != null && request3.contentLength !== contentLength) {
         if (client[kStrictContentLength]) {
-          util.errorRequest(client, request2, new RequestContentLengthMismatchError());
+          util.errorRequest(client, request3, new RequestContentLengthMismatchError());
           return false;
         }
         process.emitWarning(new RequestContentLengthMismatchError());
@@ -17490,7 +17490,7 @@ var require_client_h2 = __commonJS({
           header2 += `${key}: ${headers[key]}\r
 `;
         }
-        channels.sendHeaders.publish({ request: request2, headers: header2, socket: session[kSocket] });
+        channels.sendHeaders.publish({ request: request3, headers: header2, socket: session[kSocket] });
       }
       const shouldEndStream = body === null || contentLength === 0;
       state.body = body;
@@ -17499,7 +17499,7 @@ var require_client_h2 = __commonJS({
       if (expectContinue) {
         headers[HTTP2_HEADER_EXPECT] = "100-continue";
       }
-      stream = openStream(client, request2, session, abort, headers, { endStream: shouldEndStream, signal });
+      stream = openStream(client, request3, session, abort, headers, { endStream: shouldEndStream, signal });
       if (stream == null) {
         return false;
       }
@@ -17513,7 +17513,7 @@ var require_client_h2 = __commonJS({
       }
       stream[kHTTP2Session] = session;
       stream.on("close", completeRequestStream);
-      bindRequestToStream(request2, stream, releaseRequestStream);
+      bindRequestToStream(request3, stream, releaseRequestStream);
       if (expectContinue) {
         stream.once("continue", writeBodyH2);
       }
@@ -17553,9 +17553,9 @@ var require_client_h2 = __commonJS({
       if (state == null) {
         return;
       }
-      const { request: request2 } = state;
-      if (request2[kRequestStream] === stream) {
-        detachRequestFromStream(request2);
+      const { request: request3 } = state;
+      if (request3[kRequestStream] === stream) {
+        detachRequestFromStream(request3);
       }
       if (!stream.destroyed && !stream.closed) {
         removeRequestStreamListeners(stream);
@@ -17568,8 +17568,8 @@ var require_client_h2 = __commonJS({
       if (state == null) {
         return;
       }
-      const { request: request2, maxResponseSize, responseContentLength } = state;
-      if (request2.aborted || request2.completed) {
+      const { request: request3, maxResponseSize, responseContentLength } = state;
+      if (request3.aborted || request3.completed) {
         return;
       }
       if (responseContentLength != null && state.bytesRead + chunk.length > responseContentLength) {
@@ -17581,7 +17581,7 @@ var require_client_h2 = __commonJS({
         return;
       }
       state.bytesRead += chunk.length;
-      if (request2.onResponseData(chunk) === false) {
+      if (request3.onResponseData(chunk) === false) {
         pauseResponseStream(stream, state);
       }
     }
@@ -17605,13 +17605,13 @@ var require_client_h2 = __commonJS({
       if (state == null) {
         return;
       }
-      const { request: request2 } = state;
-      if (request2.aborted || request2.completed) {
+      const { request: request3 } = state;
+      if (request3.aborted || request3.completed) {
         return;
       }
       const statusCode = headers[HTTP2_HEADER_STATUS];
       delete headers[HTTP2_HEADER_STATUS];
-      request2.onResponseStart(Number(statusCode), headers, noop, "");
+      request3.onResponseStart(Number(statusCode), headers, noop, "");
     }
     function onResponse(headers) {
       const stream = this;
@@ -17619,7 +17619,7 @@ var require_client_h2 = __commonJS({
       if (state == null) {
         return;
       }
-      const { request: request2 } = state;
+      const { request: request3 } = state;
       stream.off("response", onResponse);
       if (state.body != null && !state.bodySent && !stream.writableEnded) {
         stream.removeListener("continue", writeBodyH2);
@@ -17627,20 +17627,20 @@ var require_client_h2 = __commonJS({
       }
       const statusCode = Number(headers[HTTP2_HEADER_STATUS]);
       delete headers[HTTP2_HEADER_STATUS];
-      request2.onResponseStarted();
+      request3.onResponseStarted();
       state.responseReceived = true;
-      if (request2.method !== "HEAD" && statusCode !== 304) {
+      if (request3.method !== "HEAD" && statusCode !== 304) {
         const contentLength = headers[HTTP2_HEADER_CONTENT_LENGTH];
         state.responseContentLength = contentLength == null ? null : Number(contentLength);
       }
       if (state.headersTimeout || state.bodyTimeout) {
         stream.setTimeout(state.bodyTimeout);
       }
-      if (request2.aborted || request2.completed) {
+      if (request3.aborted || request3.completed) {
         releaseRequestStream(stream);
         return;
       }
-      if (request2.onResponseStart(statusCode, headers, resumeResponseStream.bind(stream), "") === false) {
+      if (request3.onResponseStart(statusCode, headers, resumeResponseStream.bind(stream), "") === false) {
         pauseResponseStream(stream, state);
       }
       stream.on("data", onData);
@@ -17651,10 +17651,10 @@ var require_client_h2 = __commonJS({
       if (state == null) {
         return;
       }
-      const { request: request2 } = state;
+      const { request: request3 } = state;
       stream.off("end", onEnd);
       if (state.responseReceived) {
-        if (!request2.aborted && !request2.completed) {
+        if (!request3.aborted && !request3.completed) {
           if (state.responseContentLength != null && state.bytesRead !== state.responseContentLength) {
             state.abort(new ResponseContentLengthMismatchError());
             return;
@@ -17667,29 +17667,29 @@ var require_client_h2 = __commonJS({
       }
     }
     function retryRefusedStream(stream, state) {
-      const { client, request: request2 } = state;
-      if (state.responseReceived || request2.aborted || request2.completed || request2[kRefusedStreamRetry] || !canReplayRequest(request2)) {
+      const { client, request: request3 } = state;
+      if (state.responseReceived || request3.aborted || request3.completed || request3[kRefusedStreamRetry] || !canReplayRequest(request3)) {
         return false;
       }
-      request2[kRefusedStreamRetry] = true;
+      request3[kRefusedStreamRetry] = true;
       requeueStreamRequest(client, state);
       return true;
     }
     function retryUnsentStream(state) {
-      const { client, request: request2, session } = state;
-      if (!session[kReceivedGoAway] || state.responseReceived || request2.aborted || request2.completed || !canReplayRequest(request2) || !registerGoAwayRefusal(request2)) {
+      const { client, request: request3, session } = state;
+      if (!session[kReceivedGoAway] || state.responseReceived || request3.aborted || request3.completed || !canReplayRequest(request3) || !registerGoAwayRefusal(request3)) {
         return false;
       }
       requeueStreamRequest(client, state);
       return true;
     }
     function requeueStreamRequest(client, state) {
-      const { request: request2 } = state;
-      detachRequestStreamForClose(request2);
+      const { request: request3 } = state;
+      detachRequestStreamForClose(request3);
       state.stream = null;
       state.requestFinalized = true;
-      completeRequest(client, request2);
-      client[kQueue].splice(client[kPendingIdx], 0, request2);
+      completeRequest(client, request3);
+      client[kQueue].splice(client[kPendingIdx], 0, request3);
       client[kResume]();
     }
     function onError(err) {
@@ -17746,10 +17746,10 @@ var require_client_h2 = __commonJS({
       if (state == null) {
         return;
       }
-      const { request: request2 } = state;
+      const { request: request3 } = state;
       stream.off("trailers", onTrailers);
       stream.off("data", onData);
-      if (request2.aborted || request2.completed) {
+      if (request3.aborted || request3.completed) {
         return;
       }
       state.trailers = trailers;
@@ -17758,14 +17758,14 @@ var require_client_h2 = __commonJS({
       const stream = this;
       const state = stream[kRequestStreamState];
       state.bodySent = true;
-      const { abort, body, client, contentLength, expectsPayload, request: request2 } = state;
+      const { abort, body, client, contentLength, expectsPayload, request: request3 } = state;
       if (!body || contentLength === 0) {
         writeBuffer(
           abort,
           stream,
           null,
           client,
-          request2,
+          request3,
           client[kSocket],
           contentLength,
           expectsPayload
@@ -17776,7 +17776,7 @@ var require_client_h2 = __commonJS({
           stream,
           body,
           client,
-          request2,
+          request3,
           client[kSocket],
           contentLength,
           expectsPayload
@@ -17788,7 +17788,7 @@ var require_client_h2 = __commonJS({
             stream,
             body.stream(),
             client,
-            request2,
+            request3,
             client[kSocket],
             contentLength,
             expectsPayload
@@ -17799,7 +17799,7 @@ var require_client_h2 = __commonJS({
             stream,
             body,
             client,
-            request2,
+            request3,
             client[kSocket],
             contentLength,
             expectsPayload
@@ -17813,7 +17813,7 @@ var require_client_h2 = __commonJS({
           stream,
           body,
           client,
-          request2,
+          request3,
           contentLength
         );
       } else if (util.isIterable(body)) {
@@ -17822,7 +17822,7 @@ var require_client_h2 = __commonJS({
           stream,
           body,
           client,
-          request2,
+          request3,
           client[kSocket],
           contentLength,
           expectsPayload
@@ -17831,7 +17831,7 @@ var require_client_h2 = __commonJS({
         assert(false);
       }
     }
-    function writeBuffer(abort, h2stream, body, client, request2, socket, contentLength, expectsPayload) {
+    function writeBuffer(abort, h2stream, body, client, request3, socket, contentLength, expectsPayload) {
       try {
         if (body != null && util.isBuffer(body)) {
           assert(contentLength === body.byteLength, "buffer body must have content length");
@@ -17839,18 +17839,18 @@ var require_client_h2 = __commonJS({
           h2stream.write(body);
           h2stream.uncork();
           h2stream.end();
-          request2.onBodySent(body);
+          request3.onBodySent(body);
         }
         if (!expectsPayload) {
           socket[kReset] = true;
         }
-        request2.onRequestSent();
+        request3.onRequestSent();
         client[kResume]();
       } catch (error) {
         abort(error);
       }
     }
-    function writeStream(abort, socket, expectsPayload, h2stream, body, client, request2, contentLength) {
+    function writeStream(abort, socket, expectsPayload, h2stream, body, client, request3, contentLength) {
       assert(contentLength !== 0 || client[kRunning] === 0, "stream body cannot be pipelined");
       const pipe = pipeline(
         body,
@@ -17861,7 +17861,7 @@ var require_client_h2 = __commonJS({
             abort(err);
           } else {
             util.removeAllListeners(pipe);
-            request2.onRequestSent();
+            request3.onRequestSent();
             if (!expectsPayload) {
               socket[kReset] = true;
             }
@@ -17871,10 +17871,10 @@ var require_client_h2 = __commonJS({
       );
       util.addListener(pipe, "data", onPipeData);
       function onPipeData(chunk) {
-        request2.onBodySent(chunk);
+        request3.onBodySent(chunk);
       }
     }
-    async function writeBlob(abort, h2stream, body, client, request2, socket, contentLength, expectsPayload) {
+    async function writeBlob(abort, h2stream, body, client, request3, socket, contentLength, expectsPayload) {
       try {
         if (contentLength != null && contentLength !== body.size) {
           throw new RequestContentLengthMismatchError();
@@ -17884,8 +17884,8 @@ var require_client_h2 = __commonJS({
         h2stream.write(buffer);
         h2stream.uncork();
         h2stream.end();
-        request2.onBodySent(buffer);
-        request2.onRequestSent();
+        request3.onBodySent(buffer);
+        request3.onRequestSent();
         if (!expectsPayload) {
           socket[kReset] = true;
         }
@@ -17894,7 +17894,7 @@ var require_client_h2 = __commonJS({
         abort(err);
       }
     }
-    async function writeIterable(abort, h2stream, body, client, request2, socket, contentLength, expectsPayload) {
+    async function writeIterable(abort, h2stream, body, client, request3, socket, contentLength, expectsPayload) {
       assert(contentLength !== 0 || client[kRunning] === 0, "iterator body cannot be pipelined");
       let callback = null;
       function onDrain() {
@@ -17919,13 +17919,13 @@ var require_client_h2 = __commonJS({
             throw socket[kError];
           }
           const res = h2stream.write(chunk);
-          request2.onBodySent(chunk);
+          request3.onBodySent(chunk);
           if (!res) {
             await waitForDrain();
           }
         }
         h2stream.end();
-        request2.onRequestSent();
+        request3.onRequestSent();
         if (!expectsPayload) {
           socket[kReset] = true;
         }
@@ -18270,19 +18270,19 @@ var require_client = __commonJS({
         this.once("connect", cb);
       }
       [kDispatch](opts, handler) {
-        const request2 = new Request(this[kUrl].origin, opts, handler);
-        this[kQueue].push(request2);
+        const request3 = new Request(this[kUrl].origin, opts, handler);
+        this[kQueue].push(request3);
         if (this[kResuming]) {
-        } else if (util.bodyLength(request2.body) == null && util.isIterable(request2.body)) {
+        } else if (util.bodyLength(request3.body) == null && util.isIterable(request3.body)) {
           this[kResuming] = 1;
           queueMicrotask(() => resume(this));
         } else {
           this[kResume](true);
         }
-        if (request2.abort === null && !request2.aborted) {
+        if (request3.abort === null && !request3.aborted) {
           const onQueued = opts[kQueuedAbort];
           if (onQueued !== void 0) {
-            onQueued((reason) => abortPendingRequest(this, request2, reason));
+            onQueued((reason) => abortPendingRequest(this, request3, reason));
           }
         }
         if (this[kResuming] && this[kNeedDrain] !== 2 && this[kBusy]) {
@@ -18303,9 +18303,9 @@ var require_client = __commonJS({
         return new Promise((resolve) => {
           const requests = this[kQueue].splice(this[kPendingIdx]);
           for (let i = 0; i < requests.length; i++) {
-            const request2 = requests[i];
-            if (request2 != null) {
-              util.errorRequest(this, request2, err);
+            const request3 = requests[i];
+            if (request3 != null) {
+              util.errorRequest(this, request3, err);
             }
           }
           const callback = () => {
@@ -18325,20 +18325,20 @@ var require_client = __commonJS({
         });
       }
     };
-    function failQueuedRequest(client, request2, reason) {
+    function failQueuedRequest(client, request3, reason) {
       try {
-        request2.onQueuedAbort(reason);
-        assert(request2.aborted);
+        request3.onQueuedAbort(reason);
+        assert(request3.aborted);
       } catch (err) {
         client.emit("error", err);
       }
     }
-    function abortPendingRequest(client, request2, reason) {
-      if (request2.aborted || request2.abort !== null) {
+    function abortPendingRequest(client, request3, reason) {
+      if (request3.aborted || request3.abort !== null) {
         return;
       }
       const queue = client[kQueue];
-      const idx = queue.indexOf(request2, client[kPendingIdx]);
+      const idx = queue.indexOf(request3, client[kPendingIdx]);
       if (idx === -1) {
         return;
       }
@@ -18346,7 +18346,7 @@ var require_client = __commonJS({
         return;
       }
       queue.splice(idx, 1);
-      failQueuedRequest(client, request2, reason);
+      failQueuedRequest(client, request3, reason);
       client[kResume](true);
       if (client[kCancelConnect] !== null && client[kSize] === 0) {
         queueMicrotask(() => cancelUnusedConnect(client));
@@ -18363,9 +18363,9 @@ var require_client = __commonJS({
         assert(client[kPendingIdx] === client[kRunningIdx]);
         const requests = client[kQueue].splice(client[kRunningIdx]);
         for (let i = 0; i < requests.length; i++) {
-          const request2 = requests[i];
-          if (request2 != null) {
-            util.errorRequest(client, request2, err);
+          const request3 = requests[i];
+          if (request3 != null) {
+            util.errorRequest(client, request3, err);
           }
         }
         assert(client[kSize] === 0);
@@ -18522,8 +18522,8 @@ var require_client = __commonJS({
           util.errorRequest(client, running[i], err);
         }
         while (client[kPending] > 0 && client[kQueue][client[kPendingIdx]].servername === servername) {
-          const request2 = client[kQueue].splice(client[kPendingIdx], 1)[0];
-          util.errorRequest(client, request2, err);
+          const request3 = client[kQueue].splice(client[kPendingIdx], 1)[0];
+          util.errorRequest(client, request3, err);
         }
       } else {
         onError(client, err);
@@ -18578,19 +18578,19 @@ var require_client = __commonJS({
         if (client[kRunning] >= (getMaxConcurrent(client) || 1)) {
           return;
         }
-        const request2 = client[kQueue][client[kPendingIdx]];
-        if (request2 === null) {
+        const request3 = client[kQueue][client[kPendingIdx]];
+        if (request3 === null) {
           return;
         }
-        if (request2.aborted) {
+        if (request3.aborted) {
           client[kQueue].splice(client[kPendingIdx], 1);
           continue;
         }
-        if (client[kUrl].protocol === "https:" && client[kServerName] !== request2.servername) {
+        if (client[kUrl].protocol === "https:" && client[kServerName] !== request3.servername) {
           if (client[kRunning] > 0) {
             return;
           }
-          client[kServerName] = request2.servername;
+          client[kServerName] = request3.servername;
           client[kHTTPContext]?.destroy(new InformationalError("servername changed"), () => {
             client[kHTTPContext] = null;
             resume(client);
@@ -18601,17 +18601,17 @@ var require_client = __commonJS({
           return;
         }
         if (!client[kHTTPContext]) {
-          client[kServerName] = request2.servername;
+          client[kServerName] = request3.servername;
           connect(client);
           return;
         }
         if (client[kHTTPContext].destroyed) {
           return;
         }
-        if (client[kHTTPContext].busy(request2)) {
+        if (client[kHTTPContext].busy(request3)) {
           return;
         }
-        if (!request2.aborted && client[kHTTPContext].write(request2)) {
+        if (!request3.aborted && client[kHTTPContext].write(request3)) {
           client[kPendingIdx]++;
         } else {
           client[kQueue].splice(client[kPendingIdx], 1);
@@ -19510,7 +19510,7 @@ var require_agent = __commonJS({
     function defaultFactory(origin, opts) {
       return opts && opts.connections === 1 ? new Client(origin, opts) : new Pool(origin, opts);
     }
-    var Agent2 = class extends DispatcherBase {
+    var Agent3 = class extends DispatcherBase {
       constructor({ factory = defaultFactory, maxOrigins = Infinity, connect, tls, ...options } = {}) {
         if (typeof factory !== "function") {
           throw new InvalidArgumentError("factory must be a function.");
@@ -19635,7 +19635,7 @@ var require_agent = __commonJS({
         return allClientStats;
       }
     };
-    module.exports = Agent2;
+    module.exports = Agent3;
   }
 });
 
@@ -20028,13 +20028,13 @@ var require_socks5_client = __commonJS({
         }
         debug("starting handshake with", this.authMethods.length, "auth methods");
         this.state = STATES.HANDSHAKING;
-        const request2 = Buffer2.alloc(2 + this.authMethods.length);
-        request2[0] = SOCKS_VERSION;
-        request2[1] = this.authMethods.length;
+        const request3 = Buffer2.alloc(2 + this.authMethods.length);
+        request3[0] = SOCKS_VERSION;
+        request3[1] = this.authMethods.length;
         this.authMethods.forEach((method, i) => {
-          request2[2 + i] = method;
+          request3[2 + i] = method;
         });
-        this.socket.write(request2);
+        this.socket.write(request3);
       }
       /**
        * Handle handshake response from server
@@ -20076,13 +20076,13 @@ var require_socks5_client = __commonJS({
         if (usernameBuffer.length > 255 || passwordBuffer.length > 255) {
           throw new InvalidArgumentError("Username or password too long");
         }
-        const request2 = Buffer2.alloc(3 + usernameBuffer.length + passwordBuffer.length);
-        request2[0] = 1;
-        request2[1] = usernameBuffer.length;
-        usernameBuffer.copy(request2, 2);
-        request2[2 + usernameBuffer.length] = passwordBuffer.length;
-        passwordBuffer.copy(request2, 3 + usernameBuffer.length);
-        this.socket.write(request2);
+        const request3 = Buffer2.alloc(3 + usernameBuffer.length + passwordBuffer.length);
+        request3[0] = 1;
+        request3[1] = usernameBuffer.length;
+        usernameBuffer.copy(request3, 2);
+        request3[2 + usernameBuffer.length] = passwordBuffer.length;
+        passwordBuffer.copy(request3, 3 + usernameBuffer.length);
+        this.socket.write(request3);
       }
       /**
        * Handle authentication response
@@ -20117,22 +20117,22 @@ var require_socks5_client = __commonJS({
         }
         debug("connecting to", address, port);
         this.state = STATES.CONNECTING;
-        const request2 = this.buildConnectRequest(COMMANDS.CONNECT, address, port);
-        this.socket.write(request2);
+        const request3 = this.buildConnectRequest(COMMANDS.CONNECT, address, port);
+        this.socket.write(request3);
       }
       /**
        * Build a SOCKS5 request
        */
       buildConnectRequest(command, address, port) {
         const { type: addressType, buffer: addressBuffer } = parseAddress(address);
-        const request2 = Buffer2.alloc(4 + addressBuffer.length + 2);
-        request2[0] = SOCKS_VERSION;
-        request2[1] = command;
-        request2[2] = 0;
-        request2[3] = addressType;
-        addressBuffer.copy(request2, 4);
-        request2.writeUInt16BE(port, 4 + addressBuffer.length);
-        return request2;
+        const request3 = Buffer2.alloc(4 + addressBuffer.length + 2);
+        request3[0] = SOCKS_VERSION;
+        request3[1] = command;
+        request3[2] = 0;
+        request3[3] = addressType;
+        addressBuffer.copy(request3, 4);
+        request3.writeUInt16BE(port, 4 + addressBuffer.length);
+        return request3;
       }
       /**
        * Handle CONNECT response
@@ -20506,7 +20506,7 @@ var require_proxy_agent = __commonJS({
   "node_modules/undici/lib/dispatcher/proxy-agent.js"(exports, module) {
     "use strict";
     var { kProxy, kClose, kDestroy, kDispatch } = require_symbols();
-    var Agent2 = require_agent();
+    var Agent3 = require_agent();
     var Pool = require_pool();
     var DispatcherBase = require_dispatcher_base();
     var { InvalidArgumentError, RequestAbortedError, SecureProxyConnectionError, ProxyConnectionError } = require_errors();
@@ -20662,7 +20662,7 @@ var require_proxy_agent = __commonJS({
         } else {
           this[kClient] = clientFactory(url, { connect });
         }
-        this[kAgent] = new Agent2({
+        this[kAgent] = new Agent3({
           ...opts,
           factory,
           connect: async (opts2, callback) => {
@@ -20832,7 +20832,7 @@ var require_env_http_proxy_agent = __commonJS({
     var DispatcherBase = require_dispatcher_base();
     var { kClose, kDestroy, kClosed, kDestroyed, kDispatch, kNoProxyAgent, kHttpProxyAgent, kHttpsProxyAgent } = require_symbols();
     var ProxyAgent = require_proxy_agent();
-    var Agent2 = require_agent();
+    var Agent3 = require_agent();
     var DEFAULT_PORTS = {
       "http:": 80,
       "https:": 443
@@ -20845,7 +20845,7 @@ var require_env_http_proxy_agent = __commonJS({
         super(opts);
         this.#opts = opts;
         const { httpProxy, httpsProxy, noProxy, ...agentOpts } = opts;
-        this[kNoProxyAgent] = new Agent2(agentOpts);
+        this[kNoProxyAgent] = new Agent3(agentOpts);
         const HTTP_PROXY = httpProxy ?? process.env.http_proxy ?? process.env.HTTP_PROXY;
         if (HTTP_PROXY) {
           this[kHttpProxyAgent] = new ProxyAgent({ ...agentOpts, uri: HTTP_PROXY });
@@ -22274,10 +22274,10 @@ var require_api_request = __commonJS({
         }
       }
     };
-    function request2(opts, callback) {
+    function request3(opts, callback) {
       if (callback === void 0) {
         return new Promise((resolve, reject) => {
-          request2.call(this, opts, (err, data) => {
+          request3.call(this, opts, (err, data) => {
             return err ? reject(err) : resolve(data);
           });
         });
@@ -22297,7 +22297,7 @@ var require_api_request = __commonJS({
         queueMicrotask(() => callback(err, { opaque }));
       }
     }
-    module.exports = request2;
+    module.exports = request3;
     module.exports.RequestHandler = RequestHandler;
   }
 });
@@ -24105,7 +24105,7 @@ var require_mock_agent = __commonJS({
   "node_modules/undici/lib/mock/mock-agent.js"(exports, module) {
     "use strict";
     var { kClients } = require_symbols();
-    var Agent2 = require_agent();
+    var Agent3 = require_agent();
     var {
       kAgent,
       kMockAgentSet,
@@ -24143,7 +24143,7 @@ var require_mock_agent = __commonJS({
         if (opts?.agent && typeof opts.agent.dispatch !== "function") {
           throw new InvalidArgumentError("Argument opts.agent must implement Agent");
         }
-        const agent = opts?.agent ? opts.agent : new Agent2(opts);
+        const agent = opts?.agent ? opts.agent : new Agent3(opts);
         this[kAgent] = agent;
         this[kClients] = agent[kClients];
         this[kOptions] = mockOptions;
@@ -24392,7 +24392,7 @@ var require_snapshot_utils = __commonJS({
 var require_snapshot_recorder = __commonJS({
   "node_modules/undici/lib/mock/snapshot-recorder.js"(exports, module) {
     "use strict";
-    var { writeFile: writeFile3, readFile: readFile12, mkdir: mkdir9 } = __require("node:fs/promises");
+    var { writeFile: writeFile3, readFile: readFile11, mkdir: mkdir9 } = __require("node:fs/promises");
     var { dirname, resolve } = __require("node:path");
     var { setTimeout: setTimeout2, clearTimeout: clearTimeout2 } = __require("node:timers");
     var { InvalidArgumentError, UndiciError } = require_errors();
@@ -24534,8 +24534,8 @@ var require_snapshot_recorder = __commonJS({
         if (this.isUrlExcluded(requestOpts)) {
           return;
         }
-        const request2 = formatRequestKey(requestOpts, this.#headerFilters, this.matchOptions);
-        const hash = createRequestHash(request2);
+        const request3 = formatRequestKey(requestOpts, this.#headerFilters, this.matchOptions);
+        const hash = createRequestHash(request3);
         const normalizedHeaders = normalizeHeaders(response.headers);
         const responseData = {
           statusCode: response.statusCode,
@@ -24553,7 +24553,7 @@ var require_snapshot_recorder = __commonJS({
           existingSnapshot.timestamp = (/* @__PURE__ */ new Date()).toISOString();
         } else {
           this.#snapshots.set(hash, {
-            request: request2,
+            request: request3,
             responses: [responseData],
             // Always store as array for consistency
             callCount: 0,
@@ -24587,8 +24587,8 @@ var require_snapshot_recorder = __commonJS({
         if (this.isUrlExcluded(requestOpts)) {
           return void 0;
         }
-        const request2 = formatRequestKey(requestOpts, this.#headerFilters, this.matchOptions);
-        const hash = createRequestHash(request2);
+        const request3 = formatRequestKey(requestOpts, this.#headerFilters, this.matchOptions);
+        const hash = createRequestHash(request3);
         const snapshot = this.#snapshots.get(hash);
         if (!snapshot) return void 0;
         const currentCallCount = snapshot.callCount || 0;
@@ -24610,7 +24610,7 @@ var require_snapshot_recorder = __commonJS({
           throw new InvalidArgumentError("Snapshot path is required");
         }
         try {
-          const data = await readFile12(resolve(path19), "utf8");
+          const data = await readFile11(resolve(path19), "utf8");
           const parsed = JSON.parse(data);
           if (Array.isArray(parsed)) {
             this.#snapshots.clear();
@@ -24683,8 +24683,8 @@ var require_snapshot_recorder = __commonJS({
        * @returns {boolean} - True if snapshot was deleted, false if not found
        */
       deleteSnapshot(requestOpts) {
-        const request2 = formatRequestKey(requestOpts, this.#headerFilters, this.matchOptions);
-        const hash = createRequestHash(request2);
+        const request3 = formatRequestKey(requestOpts, this.#headerFilters, this.matchOptions);
+        const hash = createRequestHash(request3);
         return this.#snapshots.delete(hash);
       }
       /**
@@ -24693,8 +24693,8 @@ var require_snapshot_recorder = __commonJS({
        * @returns {SnapshotInfo|null} - Snapshot information or null if not found
        */
       getSnapshotInfo(requestOpts) {
-        const request2 = formatRequestKey(requestOpts, this.#headerFilters, this.matchOptions);
-        const hash = createRequestHash(request2);
+        const request3 = formatRequestKey(requestOpts, this.#headerFilters, this.matchOptions);
+        const hash = createRequestHash(request3);
         const snapshot = this.#snapshots.get(hash);
         if (!snapshot) return null;
         return {
@@ -24784,7 +24784,7 @@ var require_snapshot_recorder = __commonJS({
 var require_snapshot_agent = __commonJS({
   "node_modules/undici/lib/mock/snapshot-agent.js"(exports, module) {
     "use strict";
-    var Agent2 = require_agent();
+    var Agent3 = require_agent();
     var MockAgent = require_mock_agent();
     var { SnapshotRecorder } = require_snapshot_recorder();
     var { InvalidArgumentError, UndiciError } = require_errors();
@@ -24837,7 +24837,7 @@ var require_snapshot_agent = __commonJS({
         });
         this[kSnapshotLoaded] = false;
         if (this[kSnapshotMode] === "record" || this[kSnapshotMode] === "update" || this[kSnapshotMode] === "playback" && opts.excludeUrls && opts.excludeUrls.length > 0) {
-          this[kRealAgent] = new Agent2(opts);
+          this[kRealAgent] = new Agent3(opts);
         }
         if ((this[kSnapshotMode] === "playback" || this[kSnapshotMode] === "update") && this[kSnapshotPath]) {
           this.loadSnapshots().catch(() => {
@@ -24993,16 +24993,16 @@ var require_snapshot_agent = __commonJS({
        */
       #setupMockInterceptors() {
         for (const snapshot of this[kSnapshotRecorder].getSnapshots()) {
-          const { request: request2, responses, response } = snapshot;
-          const url = new URL(request2.url);
+          const { request: request3, responses, response } = snapshot;
+          const url = new URL(request3.url);
           const mockPool = this.get(url.origin);
           const responseData = responses ? responses[0] : response;
           if (!responseData) continue;
           mockPool.intercept({
             path: url.pathname + url.search,
-            method: request2.method,
-            headers: request2.headers,
-            body: request2.body
+            method: request3.method,
+            headers: request3.headers,
+            body: request3.body
           }).reply(responseData.statusCode, responseData.body, {
             headers: responseData.headers,
             trailers: responseData.trailers
@@ -25086,11 +25086,11 @@ var require_global2 = __commonJS({
     var globalDispatcher = /* @__PURE__ */ Symbol.for("undici.globalDispatcher.2");
     var legacyGlobalDispatcher = /* @__PURE__ */ Symbol.for("undici.globalDispatcher.1");
     var { InvalidArgumentError } = require_errors();
-    var Agent2 = require_agent();
+    var Agent3 = require_agent();
     var Dispatcher1Wrapper = require_dispatcher1_wrapper();
     var fallbackDispatcher;
     if (getGlobalDispatcher() === void 0) {
-      setGlobalDispatcher(new Agent2());
+      setGlobalDispatcher(new Agent3());
     }
     function setGlobalDispatcher(agent) {
       if (!agent || typeof agent.dispatch !== "function") {
@@ -31187,7 +31187,7 @@ var require_request2 = __commonJS({
         webidl.argumentLengthCheck(arguments, 1, prefix);
         input = webidl.converters.RequestInfo(input);
         init = webidl.converters.RequestInit(init);
-        let request2 = null;
+        let request3 = null;
         let fallbackMode = null;
         const baseUrl = environmentSettingsObject.settingsObject.baseUrl;
         let signal = null;
@@ -31204,18 +31204,18 @@ var require_request2 = __commonJS({
               "Request cannot be constructed from a URL that includes credentials: " + input
             );
           }
-          request2 = makeRequest({ urlList: [parsedURL] });
+          request3 = makeRequest({ urlList: [parsedURL] });
           fallbackMode = "cors";
         } else {
           assert(webidl.is.Request(input));
-          request2 = input.#state;
+          request3 = input.#state;
           signal = input.#signal;
           this.#dispatcher = init.dispatcher || input.#dispatcher;
         }
         const origin = environmentSettingsObject.settingsObject.origin;
         let window = "client";
-        if (request2.window?.constructor?.name === "EnvironmentSettingsObject" && sameOrigin(request2.window, origin)) {
-          window = request2.window;
+        if (request3.window?.constructor?.name === "EnvironmentSettingsObject" && sameOrigin(request3.window, origin)) {
+          window = request3.window;
         }
         if (init.window != null) {
           throw new TypeError(`'window' option '${window}' must be null`);
@@ -31223,66 +31223,66 @@ var require_request2 = __commonJS({
         if ("window" in init) {
           window = "no-window";
         }
-        request2 = makeRequest({
+        request3 = makeRequest({
           // URL request’s URL.
           // undici implementation note: this is set as the first item in request's urlList in makeRequest
           // method request’s method.
-          method: request2.method,
+          method: request3.method,
           // header list A copy of request’s header list.
           // undici implementation note: headersList is cloned in makeRequest
-          headersList: request2.headersList,
+          headersList: request3.headersList,
           // unsafe-request flag Set.
-          unsafeRequest: request2.unsafeRequest,
+          unsafeRequest: request3.unsafeRequest,
           // client This’s relevant settings object.
           client: environmentSettingsObject.settingsObject,
           // window window.
           window,
           // priority request’s priority.
-          priority: request2.priority,
+          priority: request3.priority,
           // origin request’s origin. The propagation of the origin is only significant for navigation requests
           // being handled by a service worker. In this scenario a request can have an origin that is different
           // from the current client.
-          origin: request2.origin,
+          origin: request3.origin,
           // referrer request’s referrer.
-          referrer: request2.referrer,
+          referrer: request3.referrer,
           // referrer policy request’s referrer policy.
-          referrerPolicy: request2.referrerPolicy,
+          referrerPolicy: request3.referrerPolicy,
           // mode request’s mode.
-          mode: request2.mode,
+          mode: request3.mode,
           // credentials mode request’s credentials mode.
-          credentials: request2.credentials,
+          credentials: request3.credentials,
           // cache mode request’s cache mode.
-          cache: request2.cache,
+          cache: request3.cache,
           // redirect mode request’s redirect mode.
-          redirect: request2.redirect,
+          redirect: request3.redirect,
           // integrity metadata request’s integrity metadata.
-          integrity: request2.integrity,
+          integrity: request3.integrity,
           // keepalive request’s keepalive.
-          keepalive: request2.keepalive,
+          keepalive: request3.keepalive,
           // reload-navigation flag request’s reload-navigation flag.
-          reloadNavigation: request2.reloadNavigation,
+          reloadNavigation: request3.reloadNavigation,
           // history-navigation flag request’s history-navigation flag.
-          historyNavigation: request2.historyNavigation,
+          historyNavigation: request3.historyNavigation,
           // URL list A clone of request’s URL list.
-          urlList: [...request2.urlList]
+          urlList: [...request3.urlList]
         });
         const initHasKey = Object.keys(init).length !== 0;
         if (initHasKey) {
-          if (request2.mode === "navigate") {
-            request2.mode = "same-origin";
+          if (request3.mode === "navigate") {
+            request3.mode = "same-origin";
           }
-          request2.reloadNavigation = false;
-          request2.historyNavigation = false;
-          request2.origin = "client";
-          request2.referrer = "client";
-          request2.referrerPolicy = "";
-          request2.url = request2.urlList[request2.urlList.length - 1];
-          request2.urlList = [request2.url];
+          request3.reloadNavigation = false;
+          request3.historyNavigation = false;
+          request3.origin = "client";
+          request3.referrer = "client";
+          request3.referrerPolicy = "";
+          request3.url = request3.urlList[request3.urlList.length - 1];
+          request3.urlList = [request3.url];
         }
         if (init.referrer !== void 0) {
           const referrer = init.referrer;
           if (referrer === "") {
-            request2.referrer = "no-referrer";
+            request3.referrer = "no-referrer";
           } else {
             let parsedReferrer;
             try {
@@ -31291,14 +31291,14 @@ var require_request2 = __commonJS({
               throw new TypeError(`Referrer "${referrer}" is not a valid URL.`, { cause: err });
             }
             if (parsedReferrer.protocol === "about:" && parsedReferrer.hostname === "client" || origin && !sameOrigin(parsedReferrer, environmentSettingsObject.settingsObject.baseUrl)) {
-              request2.referrer = "client";
+              request3.referrer = "client";
             } else {
-              request2.referrer = parsedReferrer;
+              request3.referrer = parsedReferrer;
             }
           }
         }
         if (init.referrerPolicy !== void 0) {
-          request2.referrerPolicy = init.referrerPolicy;
+          request3.referrerPolicy = init.referrerPolicy;
         }
         let mode;
         if (init.mode !== void 0) {
@@ -31313,33 +31313,33 @@ var require_request2 = __commonJS({
           });
         }
         if (mode != null) {
-          request2.mode = mode;
+          request3.mode = mode;
         }
         if (init.credentials !== void 0) {
-          request2.credentials = init.credentials;
+          request3.credentials = init.credentials;
         }
         if (init.cache !== void 0) {
-          request2.cache = init.cache;
+          request3.cache = init.cache;
         }
-        if (request2.cache === "only-if-cached" && request2.mode !== "same-origin") {
+        if (request3.cache === "only-if-cached" && request3.mode !== "same-origin") {
           throw new TypeError(
             "'only-if-cached' can be set only with 'same-origin' mode"
           );
         }
         if (init.redirect !== void 0) {
-          request2.redirect = init.redirect;
+          request3.redirect = init.redirect;
         }
         if (init.integrity != null) {
-          request2.integrity = String(init.integrity);
+          request3.integrity = String(init.integrity);
         }
         if (init.keepalive !== void 0) {
-          request2.keepalive = Boolean(init.keepalive);
+          request3.keepalive = Boolean(init.keepalive);
         }
         if (init.method !== void 0) {
           let method = init.method;
           const mayBeNormalized = normalizedMethodRecords[method];
           if (mayBeNormalized !== void 0) {
-            request2.method = mayBeNormalized;
+            request3.method = mayBeNormalized;
           } else {
             if (!isValidHTTPToken(method)) {
               throw new TypeError(`'${method}' is not a valid HTTP method.`);
@@ -31349,9 +31349,9 @@ var require_request2 = __commonJS({
               throw new TypeError(`'${method}' HTTP method is unsupported.`);
             }
             method = normalizedMethodRecordsBase[upperCase] ?? method;
-            request2.method = method;
+            request3.method = method;
           }
-          if (!patchMethodWarning && request2.method === "patch") {
+          if (!patchMethodWarning && request3.method === "patch") {
             process.emitWarning("Using `patch` is highly likely to result in a `405 Method Not Allowed`. `PATCH` is much more likely to succeed.", {
               code: "UNDICI-FETCH-patch"
             });
@@ -31361,15 +31361,15 @@ var require_request2 = __commonJS({
         if (init.signal !== void 0) {
           signal = init.signal;
         }
-        this.#state = request2;
+        this.#state = request3;
         this.#signal = createDependentSignal(signal);
         this.#headers = new Headers(kConstruct);
-        setHeadersList(this.#headers, request2.headersList);
+        setHeadersList(this.#headers, request3.headersList);
         setHeadersGuard(this.#headers, "request");
         if (mode === "no-cors") {
-          if (!corsSafeListedMethodsSet.has(request2.method)) {
+          if (!corsSafeListedMethodsSet.has(request3.method)) {
             throw new TypeError(
-              `'${request2.method} is unsupported in no-cors mode.`
+              `'${request3.method} is unsupported in no-cors mode.`
             );
           }
           setHeadersGuard(this.#headers, "request-no-cors");
@@ -31388,14 +31388,14 @@ var require_request2 = __commonJS({
           }
         }
         const inputBody = webidl.is.Request(input) ? input.#state.body : null;
-        if ((init.body != null || inputBody != null) && (request2.method === "GET" || request2.method === "HEAD")) {
+        if ((init.body != null || inputBody != null) && (request3.method === "GET" || request3.method === "HEAD")) {
           throw new TypeError("Request with GET/HEAD method cannot have body.");
         }
         let initBody = null;
         if (init.body != null) {
           const [extractedBody, contentType2] = extractBody(
             init.body,
-            request2.keepalive
+            request3.keepalive
           );
           initBody = extractedBody;
           if (contentType2 && !getHeadersList(this.#headers).contains("content-type", true)) {
@@ -31407,12 +31407,12 @@ var require_request2 = __commonJS({
           if (initBody != null && init.duplex == null) {
             throw new TypeError("RequestInit: duplex option is required when sending a body.");
           }
-          if (request2.mode !== "same-origin" && request2.mode !== "cors") {
+          if (request3.mode !== "same-origin" && request3.mode !== "cors") {
             throw new TypeError(
               'If request is made from ReadableStream, mode should be "same-origin" or "cors"'
             );
           }
-          request2.useCORSPreflightFlag = true;
+          request3.useCORSPreflightFlag = true;
         }
         let finalBody = inputOrInitBody;
         if (initBody == null && inputBody != null) {
@@ -31584,28 +31584,28 @@ var require_request2 = __commonJS({
         return `Request ${nodeUtil.formatWithOptions(options, properties)}`;
       }
       static {
-        setRequestSignal = (request2, newSignal) => {
-          request2.#signal = newSignal;
+        setRequestSignal = (request3, newSignal) => {
+          request3.#signal = newSignal;
         };
-        getRequestDispatcher = (request2) => {
-          return request2.#dispatcher;
+        getRequestDispatcher = (request3) => {
+          return request3.#dispatcher;
         };
-        setRequestDispatcher = (request2, newDispatcher) => {
-          request2.#dispatcher = newDispatcher;
+        setRequestDispatcher = (request3, newDispatcher) => {
+          request3.#dispatcher = newDispatcher;
         };
-        setRequestHeaders = (request2, newHeaders) => {
-          request2.#headers = newHeaders;
+        setRequestHeaders = (request3, newHeaders) => {
+          request3.#headers = newHeaders;
         };
-        getRequestState = (request2) => {
-          return request2.#state;
+        getRequestState = (request3) => {
+          return request3.#state;
         };
-        setRequestState = (request2, newState) => {
-          request2.#state = newState;
+        setRequestState = (request3, newState) => {
+          request3.#state = newState;
         };
-        removeRequestAbortListener = (request2) => {
-          const state = requestSignals.get(request2.#signal);
+        removeRequestAbortListener = (request3) => {
+          const state = requestSignals.get(request3.#signal);
           if (state !== void 0) {
-            requestSignals.delete(request2.#signal);
+            requestSignals.delete(request3.#signal);
             requestFinalizer.unregister(state.reference);
             removeSignalFollower(state.source, state.reference);
           }
@@ -31661,23 +31661,23 @@ var require_request2 = __commonJS({
         headersList: init.headersList ? new HeadersList(init.headersList) : new HeadersList()
       };
     }
-    function cloneRequest(request2) {
-      const newRequest = makeRequest({ ...request2, body: null });
-      if (request2.body != null) {
-        newRequest.body = cloneBody(request2.body);
+    function cloneRequest(request3) {
+      const newRequest = makeRequest({ ...request3, body: null });
+      if (request3.body != null) {
+        newRequest.body = cloneBody(request3.body);
       }
       return newRequest;
     }
     function fromInnerRequest(innerRequest, dispatcher, signal, guard) {
-      const request2 = new Request(kConstruct);
-      setRequestState(request2, innerRequest);
-      setRequestDispatcher(request2, dispatcher);
-      setRequestSignal(request2, signal);
+      const request3 = new Request(kConstruct);
+      setRequestState(request3, innerRequest);
+      setRequestDispatcher(request3, dispatcher);
+      setRequestSignal(request3, signal);
       const headers = new Headers(kConstruct);
-      setRequestHeaders(request2, headers);
+      setRequestHeaders(request3, headers);
       setHeadersList(headers, innerRequest.headersList);
       setHeadersGuard(headers, guard);
-      return request2;
+      return request3;
     }
     Object.defineProperties(Request.prototype, {
       method: kEnumerableProperty,
@@ -32090,14 +32090,14 @@ var require_fetch = __commonJS({
         p.reject(e);
         return p.promise;
       }
-      const request2 = getRequestState(requestObject);
+      const request3 = getRequestState(requestObject);
       if (requestObject.signal.aborted) {
-        abortFetch(p, request2, null, requestObject.signal.reason, null);
+        abortFetch(p, request3, null, requestObject.signal.reason, null);
         return p.promise;
       }
-      const globalObject = request2.client.globalObject;
+      const globalObject = request3.client.globalObject;
       if (globalObject?.constructor?.name === "ServiceWorkerGlobalScope") {
-        request2.serviceWorkers = "none";
+        request3.serviceWorkers = "none";
       }
       let responseObject = null;
       let locallyAborted = false;
@@ -32109,7 +32109,7 @@ var require_fetch = __commonJS({
           assert(controller != null);
           controller.abort(requestObject.signal.reason);
           const realResponse = responseObject?.deref();
-          abortFetch(p, request2, realResponse, requestObject.signal.reason, controller.controller);
+          abortFetch(p, request3, realResponse, requestObject.signal.reason, controller.controller);
         }
       );
       const cleanupAbortListeners = () => {
@@ -32121,7 +32121,7 @@ var require_fetch = __commonJS({
           return;
         }
         if (response.aborted) {
-          abortFetch(p, request2, responseObject, controller.serializedAbortReason, controller.controller);
+          abortFetch(p, request3, responseObject, controller.serializedAbortReason, controller.controller);
           cleanupAbortListeners();
           return;
         }
@@ -32135,7 +32135,7 @@ var require_fetch = __commonJS({
         p = null;
       };
       controller = fetching({
-        request: request2,
+        request: request3,
         processResponseEndOfBody: (response) => {
           handleFetchDone(response);
           cleanupAbortListeners();
@@ -32182,12 +32182,12 @@ var require_fetch = __commonJS({
       );
     }
     var markResourceTiming = performance.markResourceTiming;
-    function abortFetch(p, request2, responseObject, error, controller) {
+    function abortFetch(p, request3, responseObject, error, controller) {
       if (p) {
         p.reject(error);
       }
-      if (request2.body?.stream != null && isReadable(request2.body.stream)) {
-        request2.body.stream.cancel(error).catch((err) => {
+      if (request3.body?.stream != null && isReadable(request3.body.stream)) {
+        request3.body.stream.cancel(error).catch((err) => {
           if (err.code === "ERR_INVALID_STATE") {
             return;
           }
@@ -32203,7 +32203,7 @@ var require_fetch = __commonJS({
       }
     }
     function fetching({
-      request: request2,
+      request: request3,
       processRequestBodyChunkLength,
       processRequestEndOfBody,
       processResponse,
@@ -32216,9 +32216,9 @@ var require_fetch = __commonJS({
       assert(dispatcher);
       let taskDestination = null;
       let crossOriginIsolatedCapability = false;
-      if (request2.client != null) {
-        taskDestination = request2.client.globalObject;
-        crossOriginIsolatedCapability = request2.client.crossOriginIsolatedCapability;
+      if (request3.client != null) {
+        taskDestination = request3.client.globalObject;
+        crossOriginIsolatedCapability = request3.client.crossOriginIsolatedCapability;
       }
       const currentTime = coarsenedSharedCurrentTime(crossOriginIsolatedCapability);
       const timingInfo = createOpaqueTimingInfo({
@@ -32226,7 +32226,7 @@ var require_fetch = __commonJS({
       });
       const fetchParams = {
         controller: new Fetch(dispatcher),
-        request: request2,
+        request: request3,
         timingInfo,
         processRequestBodyChunkLength,
         processRequestEndOfBody,
@@ -32236,79 +32236,79 @@ var require_fetch = __commonJS({
         taskDestination,
         crossOriginIsolatedCapability
       };
-      assert(!request2.body || request2.body.stream);
-      if (request2.window === "client") {
-        request2.window = request2.client?.globalObject?.constructor?.name === "Window" ? request2.client : "no-window";
+      assert(!request3.body || request3.body.stream);
+      if (request3.window === "client") {
+        request3.window = request3.client?.globalObject?.constructor?.name === "Window" ? request3.client : "no-window";
       }
-      if (request2.origin === "client") {
-        request2.origin = request2.client.origin;
+      if (request3.origin === "client") {
+        request3.origin = request3.client.origin;
       }
-      if (request2.policyContainer === "client") {
-        if (request2.client != null) {
-          request2.policyContainer = clonePolicyContainer(
-            request2.client.policyContainer
+      if (request3.policyContainer === "client") {
+        if (request3.client != null) {
+          request3.policyContainer = clonePolicyContainer(
+            request3.client.policyContainer
           );
         } else {
-          request2.policyContainer = makePolicyContainer();
+          request3.policyContainer = makePolicyContainer();
         }
       }
-      if (!request2.headersList.contains("accept", true)) {
+      if (!request3.headersList.contains("accept", true)) {
         const value = "*/*";
-        request2.headersList.append("accept", value, true);
+        request3.headersList.append("accept", value, true);
       }
-      if (!request2.headersList.contains("accept-language", true)) {
-        request2.headersList.append("accept-language", "*", true);
+      if (!request3.headersList.contains("accept-language", true)) {
+        request3.headersList.append("accept-language", "*", true);
       }
-      if (request2.priority === null) {
+      if (request3.priority === null) {
       }
-      if (subresourceSet.has(request2.destination)) {
+      if (subresourceSet.has(request3.destination)) {
       }
       mainFetch(fetchParams, false);
       return fetchParams.controller;
     }
     async function mainFetch(fetchParams, recursive) {
       try {
-        const request2 = fetchParams.request;
+        const request3 = fetchParams.request;
         let response = null;
-        if (request2.localURLsOnly && !urlIsLocal(requestCurrentURL(request2))) {
+        if (request3.localURLsOnly && !urlIsLocal(requestCurrentURL(request3))) {
           response = makeNetworkError("local URLs only");
         }
-        tryUpgradeRequestToAPotentiallyTrustworthyURL(request2);
-        if (requestBadPort(request2) === "blocked") {
+        tryUpgradeRequestToAPotentiallyTrustworthyURL(request3);
+        if (requestBadPort(request3) === "blocked") {
           response = makeNetworkError("bad port");
         }
-        if (request2.referrerPolicy === "") {
-          request2.referrerPolicy = request2.policyContainer.referrerPolicy;
+        if (request3.referrerPolicy === "") {
+          request3.referrerPolicy = request3.policyContainer.referrerPolicy;
         }
-        if (request2.referrer !== "no-referrer") {
-          request2.referrer = determineRequestsReferrer(request2);
+        if (request3.referrer !== "no-referrer") {
+          request3.referrer = determineRequestsReferrer(request3);
         }
         if (response === null) {
-          const currentURL = requestCurrentURL(request2);
+          const currentURL = requestCurrentURL(request3);
           if (
             // - request’s current URL’s origin is same origin with request’s origin,
             //   and request’s response tainting is "basic"
-            sameOrigin(currentURL, request2.url) && request2.responseTainting === "basic" || // request’s current URL’s scheme is "data"
+            sameOrigin(currentURL, request3.url) && request3.responseTainting === "basic" || // request’s current URL’s scheme is "data"
             currentURL.protocol === "data:" || // - request’s mode is "navigate" or "websocket"
-            (request2.mode === "navigate" || request2.mode === "websocket")
+            (request3.mode === "navigate" || request3.mode === "websocket")
           ) {
-            request2.responseTainting = "basic";
+            request3.responseTainting = "basic";
             response = await schemeFetch(fetchParams);
-          } else if (request2.mode === "same-origin") {
+          } else if (request3.mode === "same-origin") {
             response = makeNetworkError('request mode cannot be "same-origin"');
-          } else if (request2.mode === "no-cors") {
-            if (request2.redirect !== "follow") {
+          } else if (request3.mode === "no-cors") {
+            if (request3.redirect !== "follow") {
               response = makeNetworkError(
                 'redirect mode cannot be "follow" for "no-cors" request'
               );
             } else {
-              request2.responseTainting = "opaque";
+              request3.responseTainting = "opaque";
               response = await schemeFetch(fetchParams);
             }
-          } else if (!urlIsHttpHttpsScheme(requestCurrentURL(request2))) {
+          } else if (!urlIsHttpHttpsScheme(requestCurrentURL(request3))) {
             response = makeNetworkError("URL scheme must be a HTTP(S) scheme");
           } else {
-            request2.responseTainting = "cors";
+            request3.responseTainting = "cors";
             response = await httpFetch(fetchParams);
           }
         }
@@ -32316,13 +32316,13 @@ var require_fetch = __commonJS({
           return response;
         }
         if (response.status !== 0 && !response.internalResponse) {
-          if (request2.responseTainting === "cors") {
+          if (request3.responseTainting === "cors") {
           }
-          if (request2.responseTainting === "basic") {
+          if (request3.responseTainting === "basic") {
             response = filterResponse(response, "basic");
-          } else if (request2.responseTainting === "cors") {
+          } else if (request3.responseTainting === "cors") {
             response = filterResponse(response, "cors");
-          } else if (request2.responseTainting === "opaque") {
+          } else if (request3.responseTainting === "opaque") {
             response = filterResponse(response, "opaque");
           } else {
             assert(false);
@@ -32330,26 +32330,26 @@ var require_fetch = __commonJS({
         }
         let internalResponse = response.status === 0 ? response : response.internalResponse;
         if (internalResponse.urlList.length === 0) {
-          internalResponse.urlList.push(...request2.urlList);
+          internalResponse.urlList.push(...request3.urlList);
         }
-        if (!request2.timingAllowFailed) {
+        if (!request3.timingAllowFailed) {
           response.timingAllowPassed = true;
         }
-        if (response.type === "opaque" && internalResponse.status === 206 && internalResponse.rangeRequested && !request2.headers.contains("range", true)) {
+        if (response.type === "opaque" && internalResponse.status === 206 && internalResponse.rangeRequested && !request3.headers.contains("range", true)) {
           response = internalResponse = makeNetworkError();
         }
-        if (response.status !== 0 && (request2.method === "HEAD" || request2.method === "CONNECT" || nullBodyStatus.includes(internalResponse.status))) {
+        if (response.status !== 0 && (request3.method === "HEAD" || request3.method === "CONNECT" || nullBodyStatus.includes(internalResponse.status))) {
           internalResponse.body = null;
           fetchParams.controller.dump = true;
         }
-        if (request2.integrity) {
+        if (request3.integrity) {
           const processBodyError = (reason) => fetchFinale(fetchParams, makeNetworkError(reason));
-          if (request2.responseTainting === "opaque" || response.body == null) {
+          if (request3.responseTainting === "opaque" || response.body == null) {
             processBodyError(response.error);
             return;
           }
           const processBody = (bytes) => {
-            if (!bytesMatch(bytes, request2.integrity)) {
+            if (!bytesMatch(bytes, request3.integrity)) {
               processBodyError("integrity mismatch");
               return;
             }
@@ -32368,8 +32368,8 @@ var require_fetch = __commonJS({
       if (isCancelled(fetchParams)) {
         return Promise.resolve(makeAppropriateNetworkError(fetchParams));
       }
-      const { request: request2 } = fetchParams;
-      const { protocol: scheme } = requestCurrentURL(request2);
+      const { request: request3 } = fetchParams;
+      const { protocol: scheme } = requestCurrentURL(request3);
       switch (scheme) {
         case "about:": {
           return Promise.resolve(makeNetworkError("about scheme is not supported"));
@@ -32378,19 +32378,19 @@ var require_fetch = __commonJS({
           if (!resolveObjectURL) {
             resolveObjectURL = __require("node:buffer").resolveObjectURL;
           }
-          const blobURLEntry = requestCurrentURL(request2);
+          const blobURLEntry = requestCurrentURL(request3);
           if (blobURLEntry.search.length !== 0) {
             return Promise.resolve(makeNetworkError("NetworkError when attempting to fetch resource."));
           }
           const blob = resolveObjectURL(blobURLEntry.toString());
-          if (request2.method !== "GET" || !webidl.is.Blob(blob)) {
+          if (request3.method !== "GET" || !webidl.is.Blob(blob)) {
             return Promise.resolve(makeNetworkError("invalid method"));
           }
           const response = makeResponse();
           const fullLength = blob.size;
           const serializedFullLength = isomorphicEncode(`${fullLength}`);
           const type = blob.type;
-          if (!request2.headersList.contains("range", true)) {
+          if (!request3.headersList.contains("range", true)) {
             const bodyWithType = extractBody(blob);
             response.statusText = "OK";
             response.body = bodyWithType[0];
@@ -32398,7 +32398,7 @@ var require_fetch = __commonJS({
             response.headersList.set("content-type", type, true);
           } else {
             response.rangeRequested = true;
-            const rangeHeader = request2.headersList.get("range", true);
+            const rangeHeader = request3.headersList.get("range", true);
             const rangeValue = simpleRangeHeaderValue(rangeHeader, true);
             if (rangeValue === "failure") {
               return Promise.resolve(makeNetworkError("failed to fetch the data URL"));
@@ -32429,7 +32429,7 @@ var require_fetch = __commonJS({
           return Promise.resolve(response);
         }
         case "data:": {
-          const currentURL = requestCurrentURL(request2);
+          const currentURL = requestCurrentURL(request3);
           const dataURLStruct = dataURLProcessor(currentURL);
           if (dataURLStruct === "failure") {
             return Promise.resolve(makeNetworkError("failed to fetch the data URL"));
@@ -32527,41 +32527,41 @@ var require_fetch = __commonJS({
       }
     }
     async function httpFetch(fetchParams) {
-      const request2 = fetchParams.request;
+      const request3 = fetchParams.request;
       let response = null;
       let actualResponse = null;
       const timingInfo = fetchParams.timingInfo;
-      if (request2.serviceWorkers === "all") {
+      if (request3.serviceWorkers === "all") {
       }
       if (response === null) {
-        if (request2.redirect === "follow") {
-          request2.serviceWorkers = "none";
+        if (request3.redirect === "follow") {
+          request3.serviceWorkers = "none";
         }
         actualResponse = response = await httpNetworkOrCacheFetch(fetchParams);
-        if (request2.responseTainting === "cors" && corsCheck(request2, response) === "failure") {
+        if (request3.responseTainting === "cors" && corsCheck(request3, response) === "failure") {
           return makeNetworkError("cors failure");
         }
-        if (TAOCheck(request2, response) === "failure") {
-          request2.timingAllowFailed = true;
+        if (TAOCheck(request3, response) === "failure") {
+          request3.timingAllowFailed = true;
         }
       }
-      if ((request2.responseTainting === "opaque" || response.type === "opaque") && crossOriginResourcePolicyCheck(
-        request2.origin,
-        request2.client,
-        request2.destination,
+      if ((request3.responseTainting === "opaque" || response.type === "opaque") && crossOriginResourcePolicyCheck(
+        request3.origin,
+        request3.client,
+        request3.destination,
         actualResponse
       ) === "blocked") {
         return makeNetworkError("blocked");
       }
       if (redirectStatusSet.has(actualResponse.status)) {
-        if (request2.redirect !== "manual") {
+        if (request3.redirect !== "manual") {
           fetchParams.controller.connection.destroy();
         }
-        if (request2.redirect === "error") {
+        if (request3.redirect === "error") {
           response = makeNetworkError("unexpected redirect");
-        } else if (request2.redirect === "manual") {
+        } else if (request3.redirect === "manual") {
           response = actualResponse;
-        } else if (request2.redirect === "follow") {
+        } else if (request3.redirect === "follow") {
           response = await httpRedirectFetch(fetchParams, response);
         } else {
           assert(false);
@@ -32571,13 +32571,13 @@ var require_fetch = __commonJS({
       return response;
     }
     function httpRedirectFetch(fetchParams, response) {
-      const request2 = fetchParams.request;
+      const request3 = fetchParams.request;
       const actualResponse = response.internalResponse ? response.internalResponse : response;
       let locationURL;
       try {
         locationURL = responseLocationURL(
           actualResponse,
-          requestCurrentURL(request2).hash
+          requestCurrentURL(request3).hash
         );
         if (locationURL == null) {
           return response;
@@ -32588,68 +32588,68 @@ var require_fetch = __commonJS({
       if (!urlIsHttpHttpsScheme(locationURL)) {
         return Promise.resolve(makeNetworkError("URL scheme must be a HTTP(S) scheme"));
       }
-      if (request2.redirectCount === 20) {
+      if (request3.redirectCount === 20) {
         return Promise.resolve(makeNetworkError("redirect count exceeded"));
       }
-      request2.redirectCount += 1;
-      if (request2.mode === "cors" && (locationURL.username || locationURL.password) && !sameOrigin(request2, locationURL)) {
+      request3.redirectCount += 1;
+      if (request3.mode === "cors" && (locationURL.username || locationURL.password) && !sameOrigin(request3, locationURL)) {
         return Promise.resolve(makeNetworkError('cross origin not allowed for request mode "cors"'));
       }
-      if (request2.responseTainting === "cors" && (locationURL.username || locationURL.password)) {
+      if (request3.responseTainting === "cors" && (locationURL.username || locationURL.password)) {
         return Promise.resolve(makeNetworkError(
           'URL cannot contain credentials for request mode "cors"'
         ));
       }
-      if (actualResponse.status !== 303 && request2.body != null && request2.body.source == null) {
+      if (actualResponse.status !== 303 && request3.body != null && request3.body.source == null) {
         return Promise.resolve(makeNetworkError());
       }
-      if ([301, 302].includes(actualResponse.status) && request2.method === "POST" || actualResponse.status === 303 && !GET_OR_HEAD.includes(request2.method)) {
-        request2.method = "GET";
-        request2.body = null;
+      if ([301, 302].includes(actualResponse.status) && request3.method === "POST" || actualResponse.status === 303 && !GET_OR_HEAD.includes(request3.method)) {
+        request3.method = "GET";
+        request3.body = null;
         for (const headerName of requestBodyHeader) {
-          request2.headersList.delete(headerName);
+          request3.headersList.delete(headerName);
         }
       }
-      if (!sameOrigin(requestCurrentURL(request2), locationURL)) {
-        request2.headersList.delete("authorization", true);
-        request2.headersList.delete("proxy-authorization", true);
-        request2.headersList.delete("cookie", true);
-        request2.headersList.delete("host", true);
+      if (!sameOrigin(requestCurrentURL(request3), locationURL)) {
+        request3.headersList.delete("authorization", true);
+        request3.headersList.delete("proxy-authorization", true);
+        request3.headersList.delete("cookie", true);
+        request3.headersList.delete("host", true);
       }
-      if (request2.body != null) {
-        assert(request2.body.source != null);
-        request2.body = safelyExtractBody(request2.body.source)[0];
+      if (request3.body != null) {
+        assert(request3.body.source != null);
+        request3.body = safelyExtractBody(request3.body.source)[0];
       }
       const timingInfo = fetchParams.timingInfo;
       timingInfo.redirectEndTime = timingInfo.postRedirectStartTime = coarsenedSharedCurrentTime(fetchParams.crossOriginIsolatedCapability);
       if (timingInfo.redirectStartTime === 0) {
         timingInfo.redirectStartTime = timingInfo.startTime;
       }
-      request2.urlList.push(locationURL);
-      setRequestReferrerPolicyOnRedirect(request2, actualResponse);
+      request3.urlList.push(locationURL);
+      setRequestReferrerPolicyOnRedirect(request3, actualResponse);
       return mainFetch(fetchParams, true);
     }
     async function httpNetworkOrCacheFetch(fetchParams, isAuthenticationFetch = false, isNewConnectionFetch = false) {
-      const request2 = fetchParams.request;
+      const request3 = fetchParams.request;
       let httpFetchParams = null;
       let httpRequest = null;
       let response = null;
       const httpCache = null;
       const revalidatingFlag = false;
-      if (request2.window === "no-window" && request2.redirect === "error") {
+      if (request3.window === "no-window" && request3.redirect === "error") {
         httpFetchParams = fetchParams;
-        httpRequest = request2;
+        httpRequest = request3;
       } else {
-        if (request2.body?.source != null) {
-          httpRequest = cloneRequest(request2);
+        if (request3.body?.source != null) {
+          httpRequest = cloneRequest(request3);
         } else {
-          httpRequest = cloneRequest({ ...request2, body: null });
-          httpRequest.body = request2.body;
+          httpRequest = cloneRequest({ ...request3, body: null });
+          httpRequest.body = request3.body;
         }
         httpFetchParams = { ...fetchParams };
         httpFetchParams.request = httpRequest;
       }
-      const includeCredentials = request2.credentials === "include" || request2.credentials === "same-origin" && request2.responseTainting === "basic";
+      const includeCredentials = request3.credentials === "include" || request3.credentials === "same-origin" && request3.responseTainting === "basic";
       const contentLength = httpRequest.body ? httpRequest.body.length : null;
       let contentLengthHeaderValue = null;
       if (httpRequest.body == null && ["POST", "PUT"].includes(httpRequest.method)) {
@@ -32736,14 +32736,14 @@ var require_fetch = __commonJS({
         response.rangeRequested = true;
       }
       response.requestIncludesCredentials = includeCredentials;
-      if (response.status === 401 && httpRequest.responseTainting !== "cors" && includeCredentials && (request2.useURLCredentials !== void 0 || isTraversableNavigable(request2.traversableForUserPrompts))) {
-        if (request2.body != null) {
-          if (request2.body.source == null) {
+      if (response.status === 401 && httpRequest.responseTainting !== "cors" && includeCredentials && (request3.useURLCredentials !== void 0 || isTraversableNavigable(request3.traversableForUserPrompts))) {
+        if (request3.body != null) {
+          if (request3.body.source == null) {
             return response;
           }
-          request2.body = safelyExtractBody(request2.body.source)[0];
+          request3.body = safelyExtractBody(request3.body.source)[0];
         }
-        if (request2.useURLCredentials === void 0 || isAuthenticationFetch) {
+        if (request3.useURLCredentials === void 0 || isAuthenticationFetch) {
           if (isCancelled(fetchParams)) {
             return makeAppropriateNetworkError(fetchParams);
           }
@@ -32753,7 +32753,7 @@ var require_fetch = __commonJS({
         response = await httpNetworkOrCacheFetch(fetchParams, true);
       }
       if (response.status === 407) {
-        if (request2.window === "no-window") {
+        if (request3.window === "no-window") {
           return makeNetworkError();
         }
         if (isCancelled(fetchParams)) {
@@ -32765,7 +32765,7 @@ var require_fetch = __commonJS({
         // response’s status is 421
         response.status === 421 && // isNewConnectionFetch is false
         !isNewConnectionFetch && // request’s body is null, or request’s body is non-null and request’s body’s source is non-null
-        (request2.body == null || request2.body.source != null)
+        (request3.body == null || request3.body.source != null)
       ) {
         if (isCancelled(fetchParams)) {
           return makeAppropriateNetworkError(fetchParams);
@@ -32793,21 +32793,21 @@ var require_fetch = __commonJS({
           }
         }
       };
-      const request2 = fetchParams.request;
+      const request3 = fetchParams.request;
       let response = null;
       const timingInfo = fetchParams.timingInfo;
       const httpCache = null;
       if (httpCache == null) {
-        request2.cache = "no-store";
+        request3.cache = "no-store";
       }
       const newConnection = forceNewConnection ? "yes" : "no";
-      if (request2.mode === "websocket") {
+      if (request3.mode === "websocket") {
       } else {
       }
       let requestBody = null;
-      if (request2.body == null && fetchParams.processRequestEndOfBody) {
+      if (request3.body == null && fetchParams.processRequestEndOfBody) {
         queueMicrotask(() => fetchParams.processRequestEndOfBody());
-      } else if (request2.body != null) {
+      } else if (request3.body != null) {
         const processBodyChunk = async function* (bytes) {
           if (isCancelled(fetchParams)) {
             return;
@@ -32835,7 +32835,7 @@ var require_fetch = __commonJS({
         };
         requestBody = (async function* () {
           try {
-            for await (const bytes of request2.body.stream) {
+            for await (const bytes of request3.body.stream) {
               yield* processBodyChunk(bytes);
             }
             processEndOfBody();
@@ -32942,7 +32942,7 @@ var require_fetch = __commonJS({
       }
       return response;
       function dispatch({ body }) {
-        const url = requestCurrentURL(request2);
+        const url = requestCurrentURL(request3);
         const agent = fetchParams.controller.dispatcher;
         const path19 = url.pathname + url.search;
         const hasTrailingQuestionMark = url.search.length === 0 && url.href[url.href.length - url.hash.length - 1] === "?";
@@ -32952,13 +32952,13 @@ var require_fetch = __commonJS({
             {
               path: hasTrailingQuestionMark ? `${path19}?` : path19,
               origin: url.origin,
-              method: request2.method,
-              body: agent.isMockActive ? request2.body && (request2.body.source || request2.body.stream) : body2,
+              method: request3.method,
+              body: agent.isMockActive ? request3.body && (request3.body.source || request3.body.stream) : body2,
               // Preserve the serialized fetch body for MockAgent net-connect fallthroughs.
               __mockAgentBodyForDispatch: body2,
-              headers: request2.headersList.entries,
+              headers: request3.headersList.entries,
               maxRedirections: 0,
-              upgrade: request2.mode === "websocket" ? "websocket" : void 0,
+              upgrade: request3.mode === "websocket" ? "websocket" : void 0,
               ...allowH2 === false ? { allowH2 } : null
             },
             {
@@ -32987,9 +32987,9 @@ var require_fetch = __commonJS({
                 const headersList = new HeadersList();
                 appendHeadersListFromResponseHeaders(headersList, headers, rawHeaders);
                 const location = headersList.get("location", true);
-                const willFollow = location && request2.redirect === "follow" && redirectStatusSet.has(status);
+                const willFollow = location && request3.redirect === "follow" && redirectStatusSet.has(status);
                 const decoders = [];
-                if (request2.method !== "HEAD" && request2.method !== "CONNECT" && !nullBodyStatus.includes(status) && !willFollow) {
+                if (request3.method !== "HEAD" && request3.method !== "CONNECT" && !nullBodyStatus.includes(status) && !willFollow) {
                   const contentEncoding = headersList.get("content-encoding", true);
                   const codings = contentEncoding ? contentEncoding.toLowerCase().split(",") : [];
                   const maxContentEncodings = 5;
@@ -33076,7 +33076,7 @@ var require_fetch = __commonJS({
                   this.body?.destroy();
                   return;
                 }
-                if (request2.mode === "websocket" && allowH2 !== false && error?.code === "UND_ERR_INFO" && error?.message === "HTTP/2: Extended CONNECT protocol not supported by server") {
+                if (request3.mode === "websocket" && allowH2 !== false && error?.code === "UND_ERR_INFO" && error?.message === "HTTP/2: Extended CONNECT protocol not supported by server") {
                   resolve(dispatchWithProtocolPreference(body2, false));
                   return;
                 }
@@ -33174,31 +33174,31 @@ var require_cache3 = __commonJS({
         webidl.util.markAsUncloneable(this);
         this.#relevantRequestResponseList = arguments[1];
       }
-      async match(request2, options = {}) {
+      async match(request3, options = {}) {
         webidl.brandCheck(this, webidl.is.Cache);
         const prefix = "Cache.match";
         webidl.argumentLengthCheck(arguments, 1, prefix);
-        request2 = webidl.converters.RequestInfo(request2);
+        request3 = webidl.converters.RequestInfo(request3);
         options = webidl.converters.CacheQueryOptions(options, prefix, "options");
-        const p = this.#internalMatchAll(request2, options, 1);
+        const p = this.#internalMatchAll(request3, options, 1);
         if (p.length === 0) {
           return;
         }
         return p[0];
       }
-      async matchAll(request2 = void 0, options = {}) {
+      async matchAll(request3 = void 0, options = {}) {
         webidl.brandCheck(this, webidl.is.Cache);
         const prefix = "Cache.matchAll";
-        if (request2 !== void 0) request2 = webidl.converters.RequestInfo(request2);
+        if (request3 !== void 0) request3 = webidl.converters.RequestInfo(request3);
         options = webidl.converters.CacheQueryOptions(options, prefix, "options");
-        return this.#internalMatchAll(request2, options);
+        return this.#internalMatchAll(request3, options);
       }
-      async add(request2) {
+      async add(request3) {
         webidl.brandCheck(this, webidl.is.Cache);
         const prefix = "Cache.add";
         webidl.argumentLengthCheck(arguments, 1, prefix);
-        request2 = webidl.converters.RequestInfo(request2);
-        const requests = [request2];
+        request3 = webidl.converters.RequestInfo(request3);
+        const requests = [request3];
         const responseArrayPromise = this.addAll(requests);
         return await responseArrayPromise;
       }
@@ -33208,19 +33208,19 @@ var require_cache3 = __commonJS({
         webidl.argumentLengthCheck(arguments, 1, prefix);
         const responsePromises = [];
         const requestList = [];
-        for (let request2 of requests) {
-          if (request2 === void 0) {
+        for (let request3 of requests) {
+          if (request3 === void 0) {
             throw webidl.errors.conversionFailed({
               prefix,
               argument: "Argument 1",
               types: ["undefined is not allowed"]
             });
           }
-          request2 = webidl.converters.RequestInfo(request2);
-          if (typeof request2 === "string") {
+          request3 = webidl.converters.RequestInfo(request3);
+          if (typeof request3 === "string") {
             continue;
           }
-          const r = getRequestState(request2);
+          const r = getRequestState(request3);
           if (!urlIsHttpHttpsScheme(r.url) || r.method !== "GET") {
             throw webidl.errors.exception({
               header: prefix,
@@ -33229,8 +33229,8 @@ var require_cache3 = __commonJS({
           }
         }
         const fetchControllers = [];
-        for (const request2 of requests) {
-          const r = getRequestState(new Request(request2));
+        for (const request3 of requests) {
+          const r = getRequestState(new Request(request3));
           if (!urlIsHttpHttpsScheme(r.url)) {
             throw webidl.errors.exception({
               header: prefix,
@@ -33310,17 +33310,17 @@ var require_cache3 = __commonJS({
         });
         return cacheJobPromise.promise;
       }
-      async put(request2, response) {
+      async put(request3, response) {
         webidl.brandCheck(this, webidl.is.Cache);
         const prefix = "Cache.put";
         webidl.argumentLengthCheck(arguments, 2, prefix);
-        request2 = webidl.converters.RequestInfo(request2);
+        request3 = webidl.converters.RequestInfo(request3);
         response = webidl.converters.Response(response, prefix, "response");
         let innerRequest = null;
-        if (webidl.is.Request(request2)) {
-          innerRequest = getRequestState(request2);
+        if (webidl.is.Request(request3)) {
+          innerRequest = getRequestState(request3);
         } else {
-          innerRequest = getRequestState(new Request(request2));
+          innerRequest = getRequestState(new Request(request3));
         }
         if (!urlIsHttpHttpsScheme(innerRequest.url) || innerRequest.method !== "GET") {
           throw webidl.errors.exception({
@@ -33391,21 +33391,21 @@ var require_cache3 = __commonJS({
         });
         return cacheJobPromise.promise;
       }
-      async delete(request2, options = {}) {
+      async delete(request3, options = {}) {
         webidl.brandCheck(this, webidl.is.Cache);
         const prefix = "Cache.delete";
         webidl.argumentLengthCheck(arguments, 1, prefix);
-        request2 = webidl.converters.RequestInfo(request2);
+        request3 = webidl.converters.RequestInfo(request3);
         options = webidl.converters.CacheQueryOptions(options, prefix, "options");
         let r = null;
-        if (webidl.is.Request(request2)) {
-          r = getRequestState(request2);
+        if (webidl.is.Request(request3)) {
+          r = getRequestState(request3);
           if (r.method !== "GET" && !options.ignoreMethod) {
             return false;
           }
         } else {
-          assert(typeof request2 === "string");
-          r = getRequestState(new Request(request2));
+          assert(typeof request3 === "string");
+          r = getRequestState(new Request(request3));
         }
         const operations = [];
         const operation = {
@@ -33437,25 +33437,25 @@ var require_cache3 = __commonJS({
        * @param {import('../../../types/cache').CacheQueryOptions} options
        * @returns {Promise<readonly Request[]>}
        */
-      async keys(request2 = void 0, options = {}) {
+      async keys(request3 = void 0, options = {}) {
         webidl.brandCheck(this, webidl.is.Cache);
         const prefix = "Cache.keys";
-        if (request2 !== void 0) request2 = webidl.converters.RequestInfo(request2);
+        if (request3 !== void 0) request3 = webidl.converters.RequestInfo(request3);
         options = webidl.converters.CacheQueryOptions(options, prefix, "options");
         let r = null;
-        if (request2 !== void 0) {
-          if (webidl.is.Request(request2)) {
-            r = getRequestState(request2);
+        if (request3 !== void 0) {
+          if (webidl.is.Request(request3)) {
+            r = getRequestState(request3);
             if (r.method !== "GET" && !options.ignoreMethod) {
               return [];
             }
-          } else if (typeof request2 === "string") {
-            r = getRequestState(new Request(request2));
+          } else if (typeof request3 === "string") {
+            r = getRequestState(new Request(request3));
           }
         }
         const promise = Promise.withResolvers();
         const requests = [];
-        if (request2 === void 0) {
+        if (request3 === void 0) {
           for (const requestResponse of this.#relevantRequestResponseList) {
             requests.push(requestResponse[0]);
           }
@@ -33467,9 +33467,9 @@ var require_cache3 = __commonJS({
         }
         queueMicrotask(() => {
           const requestList = [];
-          for (const request3 of requests) {
+          for (const request4 of requests) {
             const requestObject = fromInnerRequest(
-              request3,
+              request4,
               void 0,
               new AbortController().signal,
               "immutable"
@@ -33588,9 +33588,9 @@ var require_cache3 = __commonJS({
        * @param {import('../../../types/cache').CacheQueryOptions | undefined} options
        * @returns {boolean}
        */
-      #requestMatchesCachedItem(requestQuery, request2, response = null, options) {
+      #requestMatchesCachedItem(requestQuery, request3, response = null, options) {
         const queryURL = new URL(requestQuery.url);
-        const cachedURL = new URL(request2.url);
+        const cachedURL = new URL(request3.url);
         if (options?.ignoreSearch) {
           cachedURL.search = "";
           queryURL.search = "";
@@ -33606,7 +33606,7 @@ var require_cache3 = __commonJS({
           if (fieldValue === "*") {
             return false;
           }
-          const requestValue = request2.headersList.get(fieldValue);
+          const requestValue = request3.headersList.get(fieldValue);
           const queryValue = requestQuery.headersList.get(fieldValue);
           if (requestValue !== queryValue) {
             return false;
@@ -33614,20 +33614,20 @@ var require_cache3 = __commonJS({
         }
         return true;
       }
-      #internalMatchAll(request2, options, maxResponses = Infinity) {
+      #internalMatchAll(request3, options, maxResponses = Infinity) {
         let r = null;
-        if (request2 !== void 0) {
-          if (webidl.is.Request(request2)) {
-            r = getRequestState(request2);
+        if (request3 !== void 0) {
+          if (webidl.is.Request(request3)) {
+            r = getRequestState(request3);
             if (r.method !== "GET" && !options.ignoreMethod) {
               return [];
             }
-          } else if (typeof request2 === "string") {
-            r = getRequestState(new Request(request2));
+          } else if (typeof request3 === "string") {
+            r = getRequestState(new Request(request3));
           }
         }
         const responses = [];
-        if (request2 === void 0) {
+        if (request3 === void 0) {
           for (const requestResponse of this.#relevantRequestResponseList) {
             responses.push(requestResponse[1]);
           }
@@ -33724,21 +33724,21 @@ var require_cachestorage = __commonJS({
         }
         webidl.util.markAsUncloneable(this);
       }
-      async match(request2, options = {}) {
+      async match(request3, options = {}) {
         webidl.brandCheck(this, webidl.is.CacheStorage);
         webidl.argumentLengthCheck(arguments, 1, "CacheStorage.match");
-        request2 = webidl.converters.RequestInfo(request2);
+        request3 = webidl.converters.RequestInfo(request3);
         options = webidl.converters.MultiCacheQueryOptions(options);
         if (options.cacheName != null) {
           if (this.#caches.has(options.cacheName)) {
             const cacheList = this.#caches.get(options.cacheName);
             const cache = new Cache(kConstruct, cacheList);
-            return await cache.match(request2, options);
+            return await cache.match(request3, options);
           }
         } else {
           for (const cacheList of this.#caches.values()) {
             const cache = new Cache(kConstruct, cacheList);
-            const response = await cache.match(request2, options);
+            const response = await cache.match(request3, options);
             if (response !== void 0) {
               return response;
             }
@@ -34961,7 +34961,7 @@ var require_connection = __commonJS({
     function establishWebSocketConnection(url, protocols, client, handler, options) {
       const requestURL = url;
       requestURL.protocol = url.protocol === "ws:" ? "http:" : "https:";
-      const request2 = makeRequest({
+      const request3 = makeRequest({
         urlList: [requestURL],
         client,
         serviceWorkers: "none",
@@ -34974,18 +34974,18 @@ var require_connection = __commonJS({
       });
       if (options.headers) {
         const headersList = getHeadersList(new Headers(options.headers));
-        request2.headersList = headersList;
+        request3.headersList = headersList;
       }
       const keyValue = crypto.randomBytes(16).toString("base64");
-      request2.headersList.append("sec-websocket-key", keyValue, true);
-      request2.headersList.append("sec-websocket-version", "13", true);
+      request3.headersList.append("sec-websocket-key", keyValue, true);
+      request3.headersList.append("sec-websocket-version", "13", true);
       for (const protocol of protocols) {
-        request2.headersList.append("sec-websocket-protocol", protocol, true);
+        request3.headersList.append("sec-websocket-protocol", protocol, true);
       }
       const permessageDeflate = "permessage-deflate; client_max_window_bits";
-      request2.headersList.append("sec-websocket-extensions", permessageDeflate, true);
+      request3.headersList.append("sec-websocket-extensions", permessageDeflate, true);
       const controller = fetching({
-        request: request2,
+        request: request3,
         useParallelQueue: true,
         dispatcher: options.dispatcher,
         processResponse(response) {
@@ -35034,7 +35034,7 @@ var require_connection = __commonJS({
           }
           const secProtocol = response.headersList.get("Sec-WebSocket-Protocol");
           if (secProtocol !== null) {
-            const requestProtocols = getDecodeSplit("sec-websocket-protocol", request2.headersList);
+            const requestProtocols = getDecodeSplit("sec-websocket-protocol", request3.headersList);
             if (requestProtocols === null || !requestProtocols.includes(secProtocol)) {
               failHandshake(handler, response, 1002, "Protocol was not set in the opening handshake.");
               return;
@@ -37087,12 +37087,12 @@ var require_eventsource = __commonJS({
           corsAttributeState = USE_CREDENTIALS;
           this.#withCredentials = true;
         }
-        const request2 = createPotentialCORSRequest(urlRecord, "", corsAttributeState);
-        request2.client = environmentSettingsObject.settingsObject;
-        request2.headersList.set("Accept", "text/event-stream");
-        request2.cache = "no-store";
-        request2.initiator = "other";
-        this.#request = request2;
+        const request3 = createPotentialCORSRequest(urlRecord, "", corsAttributeState);
+        request3.client = environmentSettingsObject.settingsObject;
+        request3.headersList.set("Accept", "text/event-stream");
+        request3.cache = "no-store";
+        request3.initiator = "other";
+        this.#request = request3;
         this.#connect();
       }
       /**
@@ -37125,10 +37125,10 @@ var require_eventsource = __commonJS({
       #connect() {
         if (this.#readyState === CLOSED) return;
         this.#readyState = CONNECTING;
-        const request2 = cloneRequest(this.#request);
-        request2.urlList = [...this.#request.urlList];
+        const request3 = cloneRequest(this.#request);
+        request3.urlList = [...this.#request.urlList];
         const fetchParams = {
-          request: request2,
+          request: request3,
           dispatcher: this.#dispatcher
         };
         const processEventSourceEndOfBody = (response) => {
@@ -37349,7 +37349,7 @@ var require_undici = __commonJS({
     var Pool = require_pool();
     var BalancedPool = require_balanced_pool();
     var RoundRobinPool = require_round_robin_pool();
-    var Agent2 = require_agent();
+    var Agent3 = require_agent();
     var Dispatcher1Wrapper = require_dispatcher1_wrapper();
     var ProxyAgent = require_proxy_agent();
     var Socks5ProxyAgent = require_socks5_proxy_agent();
@@ -37377,7 +37377,7 @@ var require_undici = __commonJS({
     module.exports.Pool = Pool;
     module.exports.BalancedPool = BalancedPool;
     module.exports.RoundRobinPool = RoundRobinPool;
-    module.exports.Agent = Agent2;
+    module.exports.Agent = Agent3;
     module.exports.Dispatcher1Wrapper = Dispatcher1Wrapper;
     module.exports.ProxyAgent = ProxyAgent;
     module.exports.Socks5ProxyAgent = Socks5ProxyAgent;
@@ -37537,6 +37537,78 @@ ${captureLines}` : capture.stack;
   }
 });
 
+// src/util/retry.ts
+import { setTimeout as sleep3 } from "node:timers/promises";
+function isRetryableStatus(status) {
+  return status === 408 || status === 429 || status >= 500 && status <= 599 && status !== 501;
+}
+function isRetryableNetworkError(err) {
+  for (let e = err, depth = 0; e && depth < 5; depth++) {
+    const code = errnoCode(e);
+    if (code && RETRYABLE_CODES.has(code)) return true;
+    e = e.cause;
+  }
+  return false;
+}
+function parseRetryAfter(value, now = Date.now()) {
+  if (!value) return void 0;
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1e3;
+  const at = Date.parse(trimmed);
+  return Number.isNaN(at) ? void 0 : Math.max(0, at - now);
+}
+var DEFAULT_RETRY, RETRYABLE_CODES, Backoff;
+var init_retry = __esm({
+  "src/util/retry.ts"() {
+    "use strict";
+    init_errors();
+    DEFAULT_RETRY = {
+      attempts: 6,
+      baseDelayMs: 500,
+      maxDelayMs: 3e4,
+      totalMs: 10 * 6e4
+    };
+    RETRYABLE_CODES = /* @__PURE__ */ new Set([
+      "ECONNRESET",
+      "EPIPE",
+      "ETIMEDOUT",
+      "EAI_AGAIN",
+      "ECONNABORTED",
+      "UND_ERR_SOCKET",
+      "UND_ERR_CLOSED",
+      "UND_ERR_CONNECT_TIMEOUT",
+      "UND_ERR_HEADERS_TIMEOUT",
+      "UND_ERR_BODY_TIMEOUT",
+      "UND_ERR_REQ_CONTENT_LENGTH_MISMATCH",
+      "UND_ERR_RES_CONTENT_LENGTH_MISMATCH"
+    ]);
+    Backoff = class {
+      attempt = 0;
+      started = Date.now();
+      policy;
+      constructor(policy) {
+        this.policy = policy;
+      }
+      get attempts() {
+        return this.attempt + 1;
+      }
+      /**
+       * Waits before the next attempt and returns true, or returns false when the budget is spent
+       * (also when the server asks us to wait past it).
+       */
+      async next(retryAfterMs, signal) {
+        this.attempt++;
+        if (this.attempt >= this.policy.attempts) return false;
+        const exp = Math.min(this.policy.maxDelayMs, this.policy.baseDelayMs * 2 ** (this.attempt - 1));
+        const delay = retryAfterMs ?? Math.round(exp / 2 + Math.random() * (exp / 2));
+        if (Date.now() - this.started + delay > this.policy.totalMs) return false;
+        await sleep3(delay, void 0, signal ? { signal } : void 0);
+        return true;
+      }
+    };
+  }
+});
+
 // src/registry/challenge.ts
 function parseChallenges(value) {
   const header2 = typeof value === "string" ? value : value?.join(", ");
@@ -37588,78 +37660,6 @@ function parseChallenges(value) {
 var init_challenge = __esm({
   "src/registry/challenge.ts"() {
     "use strict";
-  }
-});
-
-// src/registry/retry.ts
-import { setTimeout as sleep3 } from "node:timers/promises";
-function isRetryableStatus(status) {
-  return status === 408 || status === 429 || status >= 500 && status <= 599 && status !== 501;
-}
-function isRetryableNetworkError(err) {
-  for (let e = err, depth = 0; e && depth < 5; depth++) {
-    const code = errnoCode(e);
-    if (code && RETRYABLE_CODES.has(code)) return true;
-    e = e.cause;
-  }
-  return false;
-}
-function parseRetryAfter(value, now = Date.now()) {
-  if (!value) return void 0;
-  const trimmed = value.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1e3;
-  const at = Date.parse(trimmed);
-  return Number.isNaN(at) ? void 0 : Math.max(0, at - now);
-}
-var DEFAULT_RETRY, RETRYABLE_CODES, Backoff;
-var init_retry = __esm({
-  "src/registry/retry.ts"() {
-    "use strict";
-    init_errors();
-    DEFAULT_RETRY = {
-      attempts: 6,
-      baseDelayMs: 500,
-      maxDelayMs: 3e4,
-      totalMs: 10 * 6e4
-    };
-    RETRYABLE_CODES = /* @__PURE__ */ new Set([
-      "ECONNRESET",
-      "EPIPE",
-      "ETIMEDOUT",
-      "EAI_AGAIN",
-      "ECONNABORTED",
-      "UND_ERR_SOCKET",
-      "UND_ERR_CLOSED",
-      "UND_ERR_CONNECT_TIMEOUT",
-      "UND_ERR_HEADERS_TIMEOUT",
-      "UND_ERR_BODY_TIMEOUT",
-      "UND_ERR_REQ_CONTENT_LENGTH_MISMATCH",
-      "UND_ERR_RES_CONTENT_LENGTH_MISMATCH"
-    ]);
-    Backoff = class {
-      attempt = 0;
-      started = Date.now();
-      policy;
-      constructor(policy) {
-        this.policy = policy;
-      }
-      get attempts() {
-        return this.attempt + 1;
-      }
-      /**
-       * Waits before the next attempt and returns true, or returns false when the budget is spent
-       * (also when the server asks us to wait past it).
-       */
-      async next(retryAfterMs, signal) {
-        this.attempt++;
-        if (this.attempt >= this.policy.attempts) return false;
-        const exp = Math.min(this.policy.maxDelayMs, this.policy.baseDelayMs * 2 ** (this.attempt - 1));
-        const delay = retryAfterMs ?? Math.round(exp / 2 + Math.random() * (exp / 2));
-        if (Date.now() - this.started + delay > this.policy.totalMs) return false;
-        await sleep3(delay, void 0, signal ? { signal } : void 0);
-        return true;
-      }
-    };
   }
 });
 
@@ -37715,10 +37715,10 @@ var init_http_client = __esm({
   "src/registry/http-client.ts"() {
     "use strict";
     import_undici = __toESM(require_undici(), 1);
+    init_retry();
     init_challenge();
     init_endpoint();
     init_errors3();
-    init_retry();
     DEFAULT_TIMEOUTS = { connectMs: 3e4, headersMs: 3e5, bodyMs: 12e4 };
     NEUTRAL_HINTS = {
       caFile: "the CA file option",
@@ -37947,7 +37947,7 @@ async function fetchRangeResuming(at, desc, start, end, signal) {
   if (start === end && desc.size > 0) return (async function* () {
   })();
   const wholeBlob = start === 0 && end === desc.size;
-  const open10 = async (from) => {
+  const open9 = async (from) => {
     const ranged = from > 0 || !wholeBlob;
     const res = await client.send({
       method: "GET",
@@ -37979,7 +37979,7 @@ async function fetchRangeResuming(at, desc, start, end, signal) {
     const origin = await client.baseUrl(signal);
     for (; ; ) {
       try {
-        return await open10(from);
+        return await open9(from);
       } catch (err) {
         if (signal?.aborted || !isExpiredRedirect(err, origin)) throw err;
         if (!await backoff2.next(void 0, signal)) throw err;
@@ -38041,9 +38041,9 @@ var init_blob_reader = __esm({
     "use strict";
     init_errors2();
     init_verified_stream();
+    init_retry();
     init_errors3();
     init_http_client();
-    init_retry();
   }
 });
 
@@ -38109,8 +38109,8 @@ var init_chunked_upload = __esm({
     init_errors2();
     init_digest();
     init_errors();
-    init_errors3();
     init_retry();
+    init_errors3();
     init_upload_policy();
     ChunkedUpload = class {
       hash = new Sha256Counter();
@@ -38338,8 +38338,8 @@ var init_spooled_upload = __esm({
     init_errors2();
     init_digest();
     init_errors();
-    init_errors3();
     init_retry();
+    init_errors3();
     SpooledUpload = class _SpooledUpload {
       hash = new Sha256Counter();
       done = false;
@@ -38617,11 +38617,11 @@ var init_registry_target = __esm({
     init_media_types();
     init_reference();
     init_errors();
+    init_retry();
     init_blob_reader();
     init_chunked_upload();
     init_errors3();
     init_http_client();
-    init_retry();
     init_spooled_upload();
     init_tags();
     init_upload_session();
@@ -39390,6 +39390,19 @@ function defaultCacheDir(env) {
 function defaultTempDir(env) {
   return env.TMPDIR || tmpdir2();
 }
+function hubEndpoint(env) {
+  const value = env.HF_ENDPOINT?.trim() || "https://huggingface.co";
+  try {
+    const url = new URL(value);
+    if (url.protocol !== "https:" && url.protocol !== "http:") throw new Error("not http(s)");
+  } catch {
+    throw new UsageError(`HF_ENDPOINT=${JSON.stringify(value)} is not an http(s) URL`);
+  }
+  return value.replace(/\/+$/, "");
+}
+function hfTokenOf(env) {
+  return env.HF_TOKEN?.trim() || void 0;
+}
 var DEFAULT_PROGRESS_MS;
 var init_env = __esm({
   "src/config/env.ts"() {
@@ -39698,7 +39711,8 @@ var init_edge = __esm({
       connections: "--connections",
       partSize: "--part-size",
       imageForm: "--image-form",
-      imagePlatforms: "--image-platforms"
+      imagePlatforms: "--image-platforms",
+      hfToken: "HF_TOKEN"
     };
   }
 });
@@ -39996,6 +40010,100 @@ ${REGISTRY_HELP}`;
   }
 });
 
+// src/config/pull.ts
+import { availableParallelism as availableParallelism2 } from "node:os";
+import path12 from "node:path";
+function hostPlatform() {
+  const arch = { x64: "amd64", arm64: "arm64", arm: "arm", ppc64: "ppc64le", s390x: "s390x" }[process.arch];
+  return `linux/${arch ?? process.arch}`;
+}
+function platformOf(text, edge) {
+  const value = optional(text);
+  if (value === void 0) return hostPlatform();
+  if (!/^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/.test(value))
+    throw new UsageError(
+      `${edge.name("platform")} must be OS/ARCH (e.g. linux/arm64), not ${JSON.stringify(value)}`
+    );
+  return value;
+}
+async function pullConfig(raw, edge) {
+  const from = optional(raw.from);
+  const index = optional(raw.index);
+  let source;
+  if (from !== void 0 && index !== void 0)
+    throw new UsageError(`give the artifact or ${edge.name("index")} with ${edge.name("model")}, not both`);
+  if (index !== void 0) {
+    try {
+      parseTargetRef(index, edge.hints.plainHttp);
+    } catch (err) {
+      throw new UsageError(`${edge.name("index")}: ${err.message}`);
+    }
+    const runtime = optional(raw.runtime);
+    source = {
+      kind: "index",
+      index,
+      model: required(raw.model, "model", edge),
+      ...runtime ? { runtime } : {},
+      label: edge.name("index")
+    };
+  } else {
+    if (from === void 0)
+      throw new UsageError(
+        `the artifact to pull is required (REF, or ${edge.name("index")} with ${edge.name("model")})`
+      );
+    if (optional(raw.model) !== void 0)
+      throw new UsageError(`${edge.name("model")} goes with ${edge.name("index")}`);
+    let ref;
+    try {
+      ref = parseTargetRef(from, edge.hints.plainHttp);
+    } catch (err) {
+      throw new UsageError(`${edge.name("from")}: ${err.message}`);
+    }
+    source = { kind: "ref", ref, text: from };
+  }
+  const dir = path12.resolve(required(raw.to, "to", edge));
+  const connections = integer(raw.connections, "connections", edge, {
+    min: 1,
+    max: 64,
+    fallback: DEFAULT_CONNECTIONS
+  });
+  const partSize = size(raw.partSize, "partSize", edge, {
+    min: 1024 * 1024,
+    max: 1024 * 1024 * 1024,
+    words: "from 1MiB to 1GiB"
+  }) ?? DEFAULT_PART_SIZE;
+  return {
+    source,
+    dir,
+    include: [...raw.include ?? []],
+    exclude: [...raw.exclude ?? []],
+    verify: raw.verify ?? false,
+    platform: platformOf(raw.platform, edge),
+    tuning: {
+      connections,
+      partSize,
+      layers: 2,
+      decodeParallel: availableParallelism2() + 1,
+      directIo: directIo(edge.env)
+    },
+    progressMs: progressInterval(edge.env),
+    storage: await storageConfig(raw, edge)
+  };
+}
+var DEFAULT_CONNECTIONS, DEFAULT_PART_SIZE;
+var init_pull = __esm({
+  "src/config/pull.ts"() {
+    "use strict";
+    init_target_ref();
+    init_errors();
+    init_env();
+    init_registry();
+    init_values();
+    DEFAULT_CONNECTIONS = 6;
+    DEFAULT_PART_SIZE = 8 * 1024 * 1024;
+  }
+});
+
 // src/content/dry-run-target.ts
 function dryRunTarget(inner) {
   const target = {
@@ -40066,6 +40174,605 @@ var init_dry_run_target = __esm({
     init_manifest();
     init_errors2();
     init_target();
+  }
+});
+
+// src/hub/client.ts
+function shown(url) {
+  return `${url.origin}${url.pathname}`;
+}
+var import_undici2, HubError, MAX_REDIRECTS2, REDIRECTS2, encodePath, HubClient;
+var init_client = __esm({
+  "src/hub/client.ts"() {
+    "use strict";
+    import_undici2 = __toESM(require_undici(), 1);
+    init_errors();
+    init_retry();
+    HubError = class extends UserError {
+      name = "HubError";
+    };
+    MAX_REDIRECTS2 = 5;
+    REDIRECTS2 = /* @__PURE__ */ new Set([301, 302, 303, 307, 308]);
+    encodePath = (p) => p.split("/").map(encodeURIComponent).join("/");
+    HubClient = class {
+      endpoint;
+      token;
+      tokenHint;
+      retry;
+      userAgent;
+      dispatcher = new import_undici2.Agent({ keepAliveTimeout: 4e3, connect: { timeout: 3e4 } });
+      constructor(options) {
+        this.endpoint = new URL(options.endpoint.replace(/\/+$/, ""));
+        this.token = options.token || void 0;
+        this.tokenHint = options.tokenHint;
+        this.retry = { ...DEFAULT_RETRY, ...options.retry };
+        this.userAgent = options.userAgent ?? "model-oci";
+      }
+      async close() {
+        await this.dispatcher.close();
+      }
+      /** One attempt: follows redirects, with Authorization only on the Hub's own origin. */
+      async sendOnce(start, headers, signal) {
+        let url = start;
+        for (let hops = 0; ; hops++) {
+          const ours = url.origin === this.endpoint.origin;
+          const res = await (0, import_undici2.request)(url, {
+            method: "GET",
+            headers: {
+              "user-agent": this.userAgent,
+              ...headers,
+              ...ours && this.token ? { authorization: `Bearer ${this.token}` } : {}
+            },
+            dispatcher: this.dispatcher,
+            signal: signal ?? null,
+            headersTimeout: 12e4,
+            bodyTimeout: 12e4
+          });
+          const location = res.headers.location;
+          if (REDIRECTS2.has(res.statusCode) && typeof location === "string") {
+            await res.body.dump();
+            if (hops >= MAX_REDIRECTS2)
+              throw new Error(`GET ${shown(start)}: more than ${MAX_REDIRECTS2} redirects`);
+            url = new URL(location, url);
+            continue;
+          }
+          return { status: res.statusCode, headers: res.headers, body: res.body, url };
+        }
+      }
+      /** A GET that is retried while it may pass later; other answers than 200/206 become errors. */
+      async get(url, what, options = {}) {
+        const backoff = new Backoff(this.retry);
+        for (; ; ) {
+          let retryAfter;
+          let failure;
+          try {
+            const res = await this.sendOnce(url, options.headers ?? {}, options.signal);
+            if (res.status === 200 || res.status === 206) return res;
+            const text = await res.body.text().catch(() => "");
+            failure = this.failure(res.status, res.headers, text, what, res.url);
+            retryAfter = parseRetryAfter(String(res.headers["retry-after"] ?? "") || void 0);
+            if (!isRetryableStatus(res.status)) throw failure;
+          } catch (err) {
+            if (err instanceof HubError || options.signal?.aborted) throw err;
+            if (!isRetryableNetworkError(err)) throw err;
+            failure = new Error(`GET ${shown(url)}: ${errorMessage(err)}`, { cause: err });
+          }
+          if (!await backoff.next(retryAfter, options.signal)) {
+            throw new Error(`${failure.message} (gave up after ${backoff.attempts - 1} attempts)`, {
+              cause: failure
+            });
+          }
+        }
+      }
+      failure(status, headers, text, what, url) {
+        const code = String(headers["x-error-code"] ?? "");
+        if (status === 401 || status === 403) {
+          return new HubError(
+            this.token ? `${what}: the Hub refused the token (${this.tokenHint}): it has no access to this repository (gated or private)` : `${what} is gated or private: set ${this.tokenHint} to a token that has access (huggingface.co/settings/tokens)`
+          );
+        }
+        if (status === 404) {
+          const which = code === "RevisionNotFound" ? "no such revision" : code === "EntryNotFound" ? "no such file" : "no such repository (or it is private)";
+          return new HubError(`${what}: ${which}`);
+        }
+        let message = text.slice(0, 200).replace(/\s+/g, " ");
+        try {
+          message = String(JSON.parse(text).error ?? message);
+        } catch {
+        }
+        return new Error(`GET ${shown(url)}: ${status}${message ? ` ${message}` : ""}`);
+      }
+      apiUrl(repo, kind, revision) {
+        return new URL(
+          `${this.endpoint.pathname.replace(/\/$/, "")}/api/models/${repo}/${kind}/${encodeURIComponent(revision)}`,
+          this.endpoint
+        );
+      }
+      /** The commit a branch, tag or commit names, and its date. */
+      async revision(repo, revision, signal) {
+        const what = `hf://${repo}@${revision}`;
+        const res = await this.get(this.apiUrl(repo, "revision", revision), what, { signal });
+        const info = await res.body.json();
+        if (typeof info.sha !== "string" || !/^[0-9a-f]{40}$/.test(info.sha))
+          throw new Error(`${what}: the Hub's answer has no commit sha`);
+        return {
+          sha: info.sha,
+          ...typeof info.lastModified === "string" ? { lastModified: info.lastModified } : {}
+        };
+      }
+      /** Every file of the revision (recursive listing, following `Link: rel="next"` pages). */
+      async *tree(repo, sha, signal) {
+        const what = `hf://${repo}@${sha}`;
+        const first = this.apiUrl(repo, "tree", sha);
+        first.searchParams.set("recursive", "true");
+        first.searchParams.set("expand", "false");
+        let next = first;
+        while (next) {
+          const res = await this.get(next, what, { signal });
+          const page = await res.body.json();
+          if (!Array.isArray(page)) throw new Error(`${what}: the Hub's file listing is not a list`);
+          for (const item of page) {
+            if (item.type !== "file") continue;
+            if (typeof item.path !== "string" || typeof item.size !== "number" || typeof item.oid !== "string")
+              throw new Error(`${what}: a file listing entry without path, size or oid`);
+            const lfs = item.lfs;
+            const sha2562 = typeof lfs?.oid === "string" && /^[0-9a-f]{64}$/.test(lfs.oid) ? `sha256:${lfs.oid}` : void 0;
+            yield { path: item.path, size: item.size, oid: item.oid, ...sha2562 ? { sha256: sha2562 } : {} };
+          }
+          const link2 = String(res.headers.link ?? "");
+          const m = /<([^>]+)>\s*;\s*rel="next"/.exec(link2);
+          next = m ? new URL(m[1], this.endpoint) : void 0;
+        }
+      }
+      resolveUrl(repo, sha, path19) {
+        return new URL(
+          `${this.endpoint.pathname.replace(/\/$/, "")}/${repo}/resolve/${sha}/${encodePath(path19)}`,
+          this.endpoint
+        );
+      }
+      /** A small file, whole, in memory (at most `limit` bytes). */
+      async fetchSmall(repo, sha, path19, limit, signal) {
+        const what = `hf://${repo}@${sha}/${path19}`;
+        const res = await this.get(this.resolveUrl(repo, sha, path19), what, { signal });
+        const chunks = [];
+        let size2 = 0;
+        for await (const chunk of res.body) {
+          size2 += chunk.length;
+          if (size2 > limit) {
+            res.body.destroy();
+            throw new Error(`${what}: over ${limit} bytes`);
+          }
+          chunks.push(chunk);
+        }
+        return Buffer.concat(chunks, size2);
+      }
+      /**
+       * Bytes `[start, end)` of a file, resumed where a transfer broke off; each request starts at
+       * the Hub (its redirect to the CDN is followed anew, so a signed URL never goes stale).
+       */
+      async *fileRange(repo, sha, path19, start, end, signal) {
+        const what = `hf://${repo}@${sha}/${path19}`;
+        let at = start;
+        let backoff = new Backoff(this.retry);
+        let failedAt = -1;
+        while (at < end) {
+          try {
+            const res = await this.get(this.resolveUrl(repo, sha, path19), what, {
+              headers: { range: `bytes=${at}-${end - 1}` },
+              signal
+            });
+            let skip = res.status === 200 ? at : 0;
+            for await (const chunk of res.body) {
+              let piece = chunk;
+              if (skip > 0) {
+                const drop = Math.min(skip, piece.byteLength);
+                skip -= drop;
+                piece = piece.subarray(drop);
+              }
+              if (at + piece.byteLength > end) piece = piece.subarray(0, end - at);
+              if (piece.byteLength === 0) continue;
+              at += piece.byteLength;
+              yield piece;
+              if (at === end) {
+                res.body.destroy();
+                return;
+              }
+            }
+            if (at < end)
+              throw Object.assign(new Error(`the transfer ended at byte ${at} of ${end}`), {
+                code: "UND_ERR_RES_CONTENT_LENGTH_MISMATCH"
+              });
+          } catch (err) {
+            if (signal?.aborted || !isRetryableNetworkError(err)) throw err;
+            if (at > failedAt && failedAt >= 0) backoff = new Backoff(this.retry);
+            failedAt = at;
+            if (!await backoff.next(void 0, signal))
+              throw new Error(`${what}: the download broke off at byte ${at}: ${errorMessage(err)}`, {
+                cause: err
+              });
+          }
+        }
+      }
+    };
+  }
+});
+
+// src/pack/source-reader.ts
+import { open as open5 } from "node:fs/promises";
+function fileReader(handle, check) {
+  return {
+    read: (buffer, offset, length, position) => handle.read(buffer, offset, length, position),
+    checkUnchanged: () => check(handle),
+    close: () => handle.close()
+  };
+}
+async function openLocal(absPath, check) {
+  return fileReader(await open5(absPath, "r"), check);
+}
+function checkPromised(path19, got, promised) {
+  if (promised !== void 0 && got !== promised)
+    throw new IntegrityError(`${path19}: its bytes hash to ${got}, not the ${promised} its source lists`);
+}
+var init_source_reader = __esm({
+  "src/pack/source-reader.ts"() {
+    "use strict";
+    init_errors2();
+  }
+});
+
+// src/model/source.ts
+import { constants as constants3 } from "node:fs";
+import { access as access2, lstat as lstat2, readdir as readdir3, realpath, stat as stat6 } from "node:fs/promises";
+import path13 from "node:path";
+function statKeyOf(s) {
+  return { size: Number(s.size), mtimeNs: String(s.mtimeNs), ctimeNs: String(s.ctimeNs), ino: String(s.ino) };
+}
+function sameStat(a, b) {
+  return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.ino === b.ino;
+}
+async function checkUnchanged(file, handle) {
+  if (!file.statKey) return;
+  const now = statKeyOf(await handle.stat({ bigint: true }));
+  if (!sameStat(now, file.statKey)) {
+    throw new UserError(`${file.path} changed while it was being read; run again when it is stable`);
+  }
+}
+function matchesAny(relPath, patterns) {
+  const base = relPath.slice(relPath.lastIndexOf("/") + 1);
+  return patterns.some(
+    (p) => path13.matchesGlob(relPath, p) || !p.includes("/") && path13.matchesGlob(base, p)
+  );
+}
+function excludesWholeFolder(rel, patterns) {
+  const folders = patterns.filter((p) => p.endsWith("/**")).map((p) => p.slice(0, -3));
+  return matchesAny(rel, folders);
+}
+function kindOf(s) {
+  if (s.isFIFO()) return "a FIFO";
+  if (s.isSocket()) return "a socket";
+  if (s.isBlockDevice()) return "a block device";
+  if (s.isCharacterDevice()) return "a character device";
+  return "not a regular file";
+}
+function hasControlCharacter(name) {
+  for (let i = 0; i < name.length; i++) {
+    const code = name.charCodeAt(i);
+    if (code < 32 || code === 127) return true;
+  }
+  return false;
+}
+function isInside(root, candidate) {
+  const rel = path13.relative(root, candidate);
+  return rel === "" || !rel.startsWith("..") && !path13.isAbsolute(rel);
+}
+function hubCacheRepoOf(root) {
+  const parts = root.split(path13.sep);
+  const at = parts.lastIndexOf("snapshots");
+  if (at < 1 || at + 1 >= parts.length || !HUB_CACHE_REPO.test(parts[at - 1])) return void 0;
+  return parts.slice(0, at).join(path13.sep);
+}
+async function scanModelDir(dir, options = {}) {
+  let rootStat;
+  try {
+    rootStat = await stat6(dir);
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code === "ENOENT") throw new UserError(`model directory ${dir} does not exist`);
+    throw new UserError(`cannot read model directory ${dir} (${code ?? err})`);
+  }
+  if (!rootStat.isDirectory()) throw new UserError(`model path ${dir} is not a directory`);
+  const root = await realpath(dir);
+  const hubRepo = hubCacheRepoOf(root);
+  const allowed = (resolved) => isInside(root, resolved) || hubRepo !== void 0 && isInside(hubRepo, resolved);
+  const include = options.include ?? [];
+  const exclude = [...DEFAULT_EXCLUDES, ...options.exclude ?? []];
+  const files = [];
+  const visitedDirs = /* @__PURE__ */ new Set([root]);
+  const walk = async (absDir, relDir) => {
+    let names;
+    try {
+      names = await readdir3(absDir, { encoding: "buffer" });
+    } catch (err) {
+      throw new UserError(`cannot read folder ${relDir || "."} in ${dir} (${errnoCode(err) ?? err})`);
+    }
+    for (const raw of names) {
+      let name;
+      try {
+        name = utf8.decode(raw);
+      } catch {
+        throw new UserError(
+          `${path13.posix.join(relDir, raw.toString("latin1"))} in ${dir}: file name is not valid UTF-8`
+        );
+      }
+      const rel = relDir ? `${relDir}/${name}` : name;
+      if (hasControlCharacter(name)) {
+        throw new UserError(
+          `${JSON.stringify(rel)} in ${dir}: file names with control characters cannot be packaged`
+        );
+      }
+      const abs = path13.join(absDir, name);
+      const link2 = await lstat2(abs);
+      let target = link2;
+      if (link2.isSymbolicLink()) {
+        const resolved = await realpath(abs).catch(() => void 0);
+        if (resolved === void 0) throw new UserError(`${rel} in ${dir} is a broken symlink`);
+        if (!allowed(resolved)) {
+          const outside = hubRepo ? `outside the model directory and its Hugging Face cache folder ${hubRepo}` : "outside the model directory";
+          throw new UserError(`${rel} in ${dir} is a symlink to ${resolved}, ${outside}`);
+        }
+        target = await stat6(resolved);
+        if (target.isDirectory()) {
+          if (visitedDirs.has(resolved)) continue;
+          visitedDirs.add(resolved);
+        }
+      }
+      if (target.isDirectory()) {
+        if (excludesWholeFolder(rel, exclude)) continue;
+        await walk(abs, rel);
+        continue;
+      }
+      if (matchesAny(rel, exclude)) continue;
+      if (include.length > 0 && !matchesAny(rel, include)) continue;
+      if (!target.isFile())
+        throw new UserError(`${rel} in ${dir} is ${kindOf(target)}; only regular files can be packaged`);
+      try {
+        await access2(abs, constants3.R_OK);
+      } catch (err) {
+        throw new UserError(`${rel} in ${dir} is not readable (${errnoCode(err) ?? err})`);
+      }
+      const full = await stat6(abs, { bigint: true });
+      const file = {
+        path: rel,
+        absPath: abs,
+        size: Number(full.size),
+        executable: (Number(full.mode) & 73) !== 0,
+        statKey: statKeyOf(full),
+        open: () => openLocal(abs, (handle) => checkUnchanged(file, handle))
+      };
+      files.push(file);
+    }
+  };
+  await walk(root, "");
+  if (files.length === 0) {
+    const filtered = include.length > 0 || (options.exclude?.length ?? 0) > 0 ? " after include/exclude" : "";
+    throw new UserError(`model directory ${dir} has no files to package${filtered}`);
+  }
+  files.sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)));
+  return { root, files };
+}
+var DEFAULT_EXCLUDES, utf8, HUB_CACHE_REPO;
+var init_source = __esm({
+  "src/model/source.ts"() {
+    "use strict";
+    init_source_reader();
+    init_errors();
+    DEFAULT_EXCLUDES = [".git/**", ".cache/**", ".huggingface/**"];
+    utf8 = new TextDecoder("utf-8", { fatal: true });
+    HUB_CACHE_REPO = /^(models|datasets|spaces)--[^/\\]+$/;
+  }
+});
+
+// src/util/parallel-ranges.ts
+async function fetchPart(fetchRange, start, end, options, signal) {
+  return options.connections.run(async () => {
+    const chunks = [];
+    let filled = 0;
+    for await (const chunk of await fetchRange(start, end, signal)) {
+      if (filled + chunk.byteLength > end - start)
+        throw new Error(`the source sent more than the range asked for`);
+      chunks.push(chunk);
+      filled += chunk.byteLength;
+      options.onBytes?.(chunk.byteLength);
+    }
+    if (filled !== end - start)
+      throw new Error(`the source sent ${filled} of ${end - start} bytes of a range`);
+    return chunks;
+  }, signal);
+}
+async function* fetchRangesInParallel(size2, from, fetchRange, options, onFirstFailure) {
+  const remaining = size2 - from;
+  if (remaining <= 0) return;
+  const controller = new AbortController();
+  const onAbort = () => controller.abort(options.signal?.reason);
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  const count = Math.ceil(remaining / options.partSize);
+  const parts = [];
+  let launched = 0;
+  let held = 0;
+  const launch = (consumed) => {
+    while (launched < count && launched < consumed + options.window) {
+      const start = from + launched * options.partSize;
+      const end = Math.min(size2, start + options.partSize);
+      const part = options.buffers.acquire(controller.signal).then(() => {
+        held++;
+        return fetchPart(fetchRange, start, end, options, controller.signal);
+      });
+      part.catch(() => {
+      });
+      parts[launched++] = part;
+    }
+  };
+  try {
+    for (let i = 0; i < count; i++) {
+      launch(i);
+      let part;
+      try {
+        part = await parts[i];
+      } catch (err) {
+        const fallback = i === 0 ? onFirstFailure?.(err) : void 0;
+        if (!fallback) throw err;
+        controller.abort(err);
+        yield* fallback;
+        return;
+      }
+      delete parts[i];
+      for (const chunk of part) yield chunk;
+      held--;
+      options.buffers.release();
+    }
+  } finally {
+    options.signal?.removeEventListener("abort", onAbort);
+    controller.abort(new Error("no longer read"));
+    await Promise.allSettled(parts.filter(Boolean));
+    for (; held > 0; held--) options.buffers.release();
+  }
+}
+var init_parallel_ranges = __esm({
+  "src/util/parallel-ranges.ts"() {
+    "use strict";
+  }
+});
+
+// src/hub/source.ts
+import { createHash as createHash3 } from "node:crypto";
+function memoryReader(bytes) {
+  return {
+    read: async (buffer, offset, length, position) => {
+      const n = Math.max(0, Math.min(length, bytes.length - position));
+      buffer.set(bytes.subarray(position, position + n), offset);
+      return { bytesRead: n };
+    },
+    checkUnchanged: async () => {
+    },
+    close: async () => {
+    }
+  };
+}
+function streamReader(chunks) {
+  let current;
+  let at = 0;
+  return {
+    async read(buffer, offset, length, position) {
+      if (position !== at)
+        throw new Error(`a download is read in order (asked for byte ${position} at ${at})`);
+      let filled = 0;
+      while (filled < length) {
+        if (!current || current.byteLength === 0) {
+          const next = await chunks.next();
+          if (next.done) break;
+          current = next.value;
+        }
+        const n = Math.min(length - filled, current.byteLength);
+        buffer.set(current.subarray(0, n), offset + filled);
+        current = current.subarray(n);
+        filled += n;
+      }
+      at += filled;
+      return { bytesRead: filled };
+    },
+    checkUnchanged: async () => {
+    },
+    close: async () => {
+      await chunks.return(void 0);
+    }
+  };
+}
+function sortByPath(files) {
+  return files.sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)));
+}
+async function openHubSource(options) {
+  const { client, ref, signal } = options;
+  const { sha, lastModified } = await client.revision(ref.repo, ref.revision, signal);
+  const exclude = [...DEFAULT_EXCLUDES, ...options.exclude ?? []];
+  const include = options.include ?? [];
+  const connections = new Semaphore(options.connections);
+  const buffers = new Semaphore(Math.max(2, Math.floor(options.partBudget / options.partSize)));
+  let downloaded = 0;
+  const files = [];
+  for await (const entry of client.tree(ref.repo, sha, signal)) {
+    if (matchesAny(entry.path, exclude)) continue;
+    if (include.length > 0 && !matchesAny(entry.path, include)) continue;
+    if (entry.sha256) {
+      const { path: path19, size: size2 } = entry;
+      files.push({
+        path: path19,
+        size: size2,
+        executable: false,
+        digest: entry.sha256,
+        open: async () => streamReader(
+          fetchRangesInParallel(
+            size2,
+            0,
+            async (start, end, partSignal) => client.fileRange(ref.repo, sha, path19, start, end, partSignal),
+            {
+              partSize: options.partSize,
+              connections,
+              buffers,
+              window: options.connections,
+              signal,
+              onBytes: (n) => {
+                downloaded += n;
+                options.onBytes?.(n);
+              }
+            }
+          )
+        )
+      });
+      continue;
+    }
+    if (entry.size > MAX_SMALL_FILE)
+      throw new UserError(
+        `hf://${ref.repo}@${sha}/${entry.path}: ${entry.size} bytes in git, not LFS; the Hub lists no sha256 for it`
+      );
+    const bytes = await client.fetchSmall(ref.repo, sha, entry.path, MAX_SMALL_FILE, signal);
+    if (bytes.length !== entry.size)
+      throw new UserError(
+        `hf://${ref.repo}@${sha}/${entry.path}: the Hub sent ${bytes.length} bytes, its listing says ${entry.size}`
+      );
+    const digest = `sha256:${createHash3("sha256").update(bytes).digest("hex")}`;
+    files.push({
+      path: entry.path,
+      size: bytes.length,
+      executable: false,
+      digest,
+      open: async () => memoryReader(bytes)
+    });
+  }
+  if (files.length === 0) {
+    const filtered = include.length > 0 || (options.exclude?.length ?? 0) > 0 ? " after include/exclude" : "";
+    throw new UserError(`hf://${ref.repo}@${ref.revision} has no files to package${filtered}`);
+  }
+  const committedAt = lastModified ? new Date(lastModified).toISOString().replace(/\.\d{3}Z$/, "Z") : void 0;
+  return {
+    files: sortByPath(files),
+    commit: sha,
+    ...committedAt ? { committedAt } : {},
+    annotations: {
+      "org.opencontainers.image.source": `${client.endpoint.origin}${client.endpoint.pathname.replace(/\/$/, "")}/${ref.repo}`,
+      "org.opencontainers.image.revision": sha
+    },
+    downloaded: () => downloaded
+  };
+}
+var MAX_SMALL_FILE;
+var init_source2 = __esm({
+  "src/hub/source.ts"() {
+    "use strict";
+    init_source();
+    init_errors();
+    init_limiter();
+    init_parallel_ranges();
+    MAX_SMALL_FILE = 16 * 1024 * 1024;
   }
 });
 
@@ -40150,10 +40857,9 @@ var init_hash_worker = __esm({
 });
 
 // src/pack/file-hasher.ts
-import { open as open5 } from "node:fs/promises";
 async function hashOne(file, worker, buffers, signal, onProgress) {
   const id = worker.create();
-  const handle = await open5(file.absPath, "r");
+  const handle = await file.open();
   try {
     let position = 0;
     let turn = 0;
@@ -40176,7 +40882,7 @@ async function hashOne(file, worker, buffers, signal, onProgress) {
     if (position !== file.size) {
       throw new UserError(`${file.path} changed while it was being read; run again when it is stable`);
     }
-    await file.checkUnchanged(handle);
+    await handle.checkUnchanged();
   } finally {
     await handle.close();
   }
@@ -40616,161 +41322,13 @@ var init_decide = __esm({
   }
 });
 
-// src/model/source.ts
-import { constants as constants3 } from "node:fs";
-import { access as access2, lstat as lstat2, readdir as readdir3, realpath, stat as stat6 } from "node:fs/promises";
-import path12 from "node:path";
-function statKeyOf(s) {
-  return { size: Number(s.size), mtimeNs: String(s.mtimeNs), ctimeNs: String(s.ctimeNs), ino: String(s.ino) };
-}
-function sameStat(a, b) {
-  return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.ino === b.ino;
-}
-async function checkUnchanged(file, handle) {
-  const now = statKeyOf(await handle.stat({ bigint: true }));
-  if (!sameStat(now, file.statKey)) {
-    throw new UserError(`${file.path} changed while it was being read; run again when it is stable`);
-  }
-}
-function matchesAny(relPath, patterns) {
-  const base = relPath.slice(relPath.lastIndexOf("/") + 1);
-  return patterns.some(
-    (p) => path12.matchesGlob(relPath, p) || !p.includes("/") && path12.matchesGlob(base, p)
-  );
-}
-function excludesWholeFolder(rel, patterns) {
-  const folders = patterns.filter((p) => p.endsWith("/**")).map((p) => p.slice(0, -3));
-  return matchesAny(rel, folders);
-}
-function kindOf(s) {
-  if (s.isFIFO()) return "a FIFO";
-  if (s.isSocket()) return "a socket";
-  if (s.isBlockDevice()) return "a block device";
-  if (s.isCharacterDevice()) return "a character device";
-  return "not a regular file";
-}
-function hasControlCharacter(name) {
-  for (let i = 0; i < name.length; i++) {
-    const code = name.charCodeAt(i);
-    if (code < 32 || code === 127) return true;
-  }
-  return false;
-}
-function isInside(root, candidate) {
-  const rel = path12.relative(root, candidate);
-  return rel === "" || !rel.startsWith("..") && !path12.isAbsolute(rel);
-}
-function hubCacheRepoOf(root) {
-  const parts = root.split(path12.sep);
-  const at = parts.lastIndexOf("snapshots");
-  if (at < 1 || at + 1 >= parts.length || !HUB_CACHE_REPO.test(parts[at - 1])) return void 0;
-  return parts.slice(0, at).join(path12.sep);
-}
-async function scanModelDir(dir, options = {}) {
-  let rootStat;
-  try {
-    rootStat = await stat6(dir);
-  } catch (err) {
-    const code = errnoCode(err);
-    if (code === "ENOENT") throw new UserError(`model directory ${dir} does not exist`);
-    throw new UserError(`cannot read model directory ${dir} (${code ?? err})`);
-  }
-  if (!rootStat.isDirectory()) throw new UserError(`model path ${dir} is not a directory`);
-  const root = await realpath(dir);
-  const hubRepo = hubCacheRepoOf(root);
-  const allowed = (resolved) => isInside(root, resolved) || hubRepo !== void 0 && isInside(hubRepo, resolved);
-  const include = options.include ?? [];
-  const exclude = [...DEFAULT_EXCLUDES, ...options.exclude ?? []];
-  const files = [];
-  const visitedDirs = /* @__PURE__ */ new Set([root]);
-  const walk = async (absDir, relDir) => {
-    let names;
-    try {
-      names = await readdir3(absDir, { encoding: "buffer" });
-    } catch (err) {
-      throw new UserError(`cannot read folder ${relDir || "."} in ${dir} (${errnoCode(err) ?? err})`);
-    }
-    for (const raw of names) {
-      let name;
-      try {
-        name = utf8.decode(raw);
-      } catch {
-        throw new UserError(
-          `${path12.posix.join(relDir, raw.toString("latin1"))} in ${dir}: file name is not valid UTF-8`
-        );
-      }
-      const rel = relDir ? `${relDir}/${name}` : name;
-      if (hasControlCharacter(name)) {
-        throw new UserError(
-          `${JSON.stringify(rel)} in ${dir}: file names with control characters cannot be packaged`
-        );
-      }
-      const abs = path12.join(absDir, name);
-      const link2 = await lstat2(abs);
-      let target = link2;
-      if (link2.isSymbolicLink()) {
-        const resolved = await realpath(abs).catch(() => void 0);
-        if (resolved === void 0) throw new UserError(`${rel} in ${dir} is a broken symlink`);
-        if (!allowed(resolved)) {
-          const outside = hubRepo ? `outside the model directory and its Hugging Face cache folder ${hubRepo}` : "outside the model directory";
-          throw new UserError(`${rel} in ${dir} is a symlink to ${resolved}, ${outside}`);
-        }
-        target = await stat6(resolved);
-        if (target.isDirectory()) {
-          if (visitedDirs.has(resolved)) continue;
-          visitedDirs.add(resolved);
-        }
-      }
-      if (target.isDirectory()) {
-        if (excludesWholeFolder(rel, exclude)) continue;
-        await walk(abs, rel);
-        continue;
-      }
-      if (matchesAny(rel, exclude)) continue;
-      if (include.length > 0 && !matchesAny(rel, include)) continue;
-      if (!target.isFile())
-        throw new UserError(`${rel} in ${dir} is ${kindOf(target)}; only regular files can be packaged`);
-      try {
-        await access2(abs, constants3.R_OK);
-      } catch (err) {
-        throw new UserError(`${rel} in ${dir} is not readable (${errnoCode(err) ?? err})`);
-      }
-      const full = await stat6(abs, { bigint: true });
-      files.push({
-        path: rel,
-        absPath: abs,
-        size: Number(full.size),
-        executable: (Number(full.mode) & 73) !== 0,
-        statKey: statKeyOf(full)
-      });
-    }
-  };
-  await walk(root, "");
-  if (files.length === 0) {
-    const filtered = include.length > 0 || (options.exclude?.length ?? 0) > 0 ? " after include/exclude" : "";
-    throw new UserError(`model directory ${dir} has no files to package${filtered}`);
-  }
-  files.sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)));
-  return { root, files };
-}
-var DEFAULT_EXCLUDES, utf8, HUB_CACHE_REPO;
-var init_source = __esm({
-  "src/model/source.ts"() {
-    "use strict";
-    init_errors();
-    DEFAULT_EXCLUDES = [".git/**", ".cache/**", ".huggingface/**"];
-    utf8 = new TextDecoder("utf-8", { fatal: true });
-    HUB_CACHE_REPO = /^(models|datasets|spaces)--[^/\\]+$/;
-  }
-});
-
 // src/model/digest-cache.ts
-import { createHash as createHash3 } from "node:crypto";
+import { createHash as createHash4 } from "node:crypto";
 import { mkdir as mkdir4, readFile as readFile8 } from "node:fs/promises";
-import path13 from "node:path";
+import path14 from "node:path";
 function cacheFileFor(modelRoot, cacheDir) {
-  const id = createHash3("sha256").update(modelRoot).digest("hex").slice(0, 24);
-  return path13.join(cacheDir, `${id}.json`);
+  const id = createHash4("sha256").update(modelRoot).digest("hex").slice(0, 24);
+  return path14.join(cacheDir, `${id}.json`);
 }
 function readEntry(value) {
   if (typeof value !== "object" || value === null) return void 0;
@@ -40835,7 +41393,7 @@ var init_digest_cache = __esm({
         const files = {};
         for (const [rel, entry] of [...this.seen].sort(([a], [b]) => a < b ? -1 : 1)) files[rel] = entry;
         const content = { version: 1, root: this.root, files };
-        await mkdir4(path13.dirname(this.file), { recursive: true });
+        await mkdir4(path14.dirname(this.file), { recursive: true });
         await writeFileAtomic(this.file, `${JSON.stringify(content)}
 `);
       }
@@ -40844,7 +41402,6 @@ var init_digest_cache = __esm({
 });
 
 // src/model/facts.ts
-import { readFile as readFile9 } from "node:fs/promises";
 function formatOf(files) {
   const bytesByFormat = /* @__PURE__ */ new Map();
   for (const f of files) {
@@ -40854,6 +41411,21 @@ function formatOf(files) {
   }
   return [...bytesByFormat].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0]?.[0];
 }
+async function readWhole(file) {
+  const reader = await file.open();
+  try {
+    const buffer = Buffer.alloc(file.size);
+    let at = 0;
+    while (at < file.size) {
+      const { bytesRead } = await reader.read(buffer, at, file.size - at, at);
+      if (bytesRead === 0) break;
+      at += bytesRead;
+    }
+    return buffer.subarray(0, at);
+  } finally {
+    await reader.close();
+  }
+}
 async function modelFacts(files) {
   const facts = {};
   const format = formatOf(files);
@@ -40861,7 +41433,7 @@ async function modelFacts(files) {
   const configFile = files.find((f) => f.path === "config.json");
   if (configFile && configFile.size <= MAX_CONFIG_BYTES4) {
     try {
-      const config = JSON.parse(await readFile9(configFile.absPath, "utf8"));
+      const config = JSON.parse((await readWhole(configFile)).toString("utf8"));
       const architectures = config.architectures;
       if (Array.isArray(architectures) && typeof architectures[0] === "string")
         facts.architecture = architectures[0];
@@ -41372,7 +41944,6 @@ var init_tar_header = __esm({
 });
 
 // src/pack/layer-packer.ts
-import { open as open6 } from "node:fs/promises";
 function shrank(file) {
   return new UserError(`${file.path} changed while it was being packed; run again when it is stable`);
 }
@@ -41382,19 +41953,21 @@ async function packTarLayer(files, compression, out, ctx) {
   try {
     for (const [index, file] of files.entries()) {
       await framer.writeBytes(encodeFileHeader(file, ctx.mtime));
-      const handle = await open6(file.absPath, "r");
+      const reader = await file.open();
       try {
-        const read = await framer.writeFile(index, handle, file.size, ctx.onProgress);
+        const read = await framer.writeFile(index, reader, file.size, ctx.onProgress);
         if (read !== file.size) throw shrank(file);
-        await file.checkUnchanged(handle);
+        await reader.checkUnchanged();
       } finally {
-        await handle.close();
+        await reader.close();
       }
       await framer.writeZeros(paddingFor(file.size));
     }
     await framer.writeZeros(END_OF_ARCHIVE);
     await framer.end();
     await pipeline.drain();
+    for (const [index, file] of files.entries())
+      if (file.expectDigest) checkPromised(file.path, await pipeline.contentDigest(index), file.expectDigest);
   } catch (err) {
     framer.discard();
     await pipeline.drain().catch(() => {
@@ -41419,29 +41992,28 @@ async function packTarLayer(files, compression, out, ctx) {
 }
 async function packRawBlob(file, out, ctx) {
   try {
-    const handle = await open6(file.absPath, "r");
+    const reader = await file.open();
     try {
       let position = 0;
       while (position < file.size) {
         throwIfAborted(ctx.signal);
         const buffer = Buffer.allocUnsafe(Math.min(RAW_READ_SIZE, file.size - position));
-        const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
+        const { bytesRead } = await reader.read(buffer, 0, buffer.length, position);
         if (bytesRead === 0) throw shrank(file);
         await out.write(buffer.subarray(0, bytesRead));
         position += bytesRead;
         ctx.onProgress?.(bytesRead);
       }
-      await file.checkUnchanged(handle);
+      await reader.checkUnchanged();
     } finally {
-      await handle.close();
+      await reader.close();
     }
   } catch (err) {
     await out.abort();
     throw err;
   }
-  const committed = await out.commit(
-    file.knownDigest ? { digest: file.knownDigest, size: file.size } : void 0
-  );
+  const expected = file.expectDigest ?? file.knownDigest;
+  const committed = await out.commit(expected ? { digest: expected, size: file.size } : void 0);
   return {
     digest: committed.digest,
     size: committed.size,
@@ -41456,6 +42028,7 @@ var init_layer_packer = __esm({
   "src/pack/layer-packer.ts"() {
     "use strict";
     init_errors();
+    init_source_reader();
     init_tar_framer();
     init_tar_header();
     FramePipeline = class {
@@ -41474,7 +42047,9 @@ var init_layer_packer = __esm({
         this.out = out;
         this.ctx = ctx;
         this.tarHashId = compression.kind === "zstd" ? ctx.hasher.create() : void 0;
-        this.contentHashIds = files.map((f) => f.knownDigest ? void 0 : ctx.hasher.create());
+        this.contentHashIds = files.map(
+          (f) => f.knownDigest && !f.expectDigest ? void 0 : ctx.hasher.create()
+        );
       }
       emit = async (frame) => {
         this.throwIfFailed();
@@ -41575,13 +42150,13 @@ var init_reuse = __esm({
 });
 
 // src/model/pack-layers.ts
-import { availableParallelism as availableParallelism2 } from "node:os";
+import { availableParallelism as availableParallelism3 } from "node:os";
 async function packLayers(layers, options) {
   const { target, encoding, digests, cache } = options;
   const hasher = new HashWorker();
   const ctx = {
     // Frames in flight: enough to keep every core compressing, plus one being filled per layer.
-    pool: new FramePool(options.frameSize, availableParallelism2() + options.concurrency + 1),
+    pool: new FramePool(options.frameSize, availableParallelism3() + options.concurrency + 1),
     hasher,
     mtime: options.mtime,
     onProgress: options.onProgress
@@ -41597,7 +42172,7 @@ async function packLayers(layers, options) {
           return {
             ...f,
             ...known ? { knownDigest: known } : {},
-            checkUnchanged: (h) => checkUnchanged(f, h)
+            ...f.digest ? { expectDigest: f.digest } : {}
           };
         });
         const name = layer.files.length === 1 ? layer.files[0].path : `the ${layer.kind} layer`;
@@ -41615,7 +42190,7 @@ async function packLayers(layers, options) {
         );
         for (const [i, f] of layer.files.entries()) {
           const digest = packed.files[i].digest;
-          if (!digests.has(f.path)) cache?.record(f.path, f.statKey, digest);
+          if (!digests.has(f.path) && f.statKey) cache?.record(f.path, f.statKey, digest);
           digests.set(f.path, digest);
         }
         return {
@@ -41642,12 +42217,11 @@ var init_pack_layers = __esm({
     init_hash_worker();
     init_limiter();
     init_reuse();
-    init_source();
   }
 });
 
 // src/model/build.ts
-import { availableParallelism as availableParallelism3 } from "node:os";
+import { availableParallelism as availableParallelism4 } from "node:os";
 function checkOptions(options) {
   checkModelName(options.name);
   for (const tag of [options.tag, ...options.extraTags ?? []]) {
@@ -41718,11 +42292,13 @@ async function buildModel(options) {
   const mtime = options.mtime ?? 0;
   const tags = [.../* @__PURE__ */ new Set([options.tag, ...options.extraTags ?? []])];
   const { createdAt } = options;
-  emit({ type: "phase", phase: "scan", message: `scanning ${options.source}` });
-  const { root, files } = await scanModelDir(options.source, {
+  const source = options.source;
+  const description = typeof source === "string" ? source : source.description;
+  emit({ type: "phase", phase: "scan", message: `scanning ${description}` });
+  const { root, files } = typeof source === "string" ? await scanModelDir(source, {
     ...options.include ? { include: options.include } : {},
     ...options.exclude ? { exclude: options.exclude } : {}
-  });
+  }) : { root: void 0, files: source.files };
   const metadata = {
     name: options.name,
     mtime,
@@ -41733,16 +42309,17 @@ async function buildModel(options) {
       ...options.runtime ? { [ANNOTATION.runtimeRequires]: normaliseRuntime(options.runtime) } : {}
     }
   };
-  const cacheOption = options.digestCache;
+  const cacheOption = root === void 0 ? false : options.digestCache;
   const cache = cacheOption ? await DigestCache.load(
     "file" in cacheOption ? cacheOption.file : cacheFileFor(root, cacheOption.dir),
     root,
     options.digestCacheMatch
   ) : void 0;
   const digests = /* @__PURE__ */ new Map();
+  for (const f of files) if (f.digest) digests.set(f.path, f.digest);
   if (cache && !options.verify) {
     for (const f of files) {
-      const d = cache.lookup(f.path, f.statKey);
+      const d = f.statKey && cache.lookup(f.path, f.statKey);
       if (d) digests.set(f.path, d);
     }
   }
@@ -41765,15 +42342,10 @@ async function buildModel(options) {
       message: `hashing ${hashFirst.length} file(s) the previous artifact may hold`
     });
     const progress = new Progress("hash", total, emit);
-    const hashed = await hashFiles(
-      hashFirst.map((f) => ({ ...f, checkUnchanged: (h) => checkUnchanged(f, h) })),
-      availableParallelism3(),
-      signal,
-      progress.add
-    );
+    const hashed = await hashFiles(hashFirst, availableParallelism4(), signal, progress.add);
     hashFirst.forEach((f, i) => {
       digests.set(f.path, hashed[i]);
-      cache?.record(f.path, f.statKey, hashed[i]);
+      if (f.statKey) cache?.record(f.path, f.statKey, hashed[i]);
     });
     bytesRead += total;
   }
@@ -41965,11 +42537,17 @@ async function runModelBuild(config, hooks = {}, signal) {
   const compression = config.encoding === "tar+zstd" ? chooseCompressor(config.zstd) : void 0;
   if (compression?.notice) hooks.onNotice?.(compression.notice);
   const opened = await openTarget(config.target, "push", storage);
+  const hub = config.hub ? await openHub(config.hub, config, signal) : void 0;
   try {
     const reuseFrom = mountSources(opened, config.mountFrom, config.labels.mountFrom);
     const target = config.dryRun ? dryRunTarget(opened) : opened;
+    const annotations = hub ? { ...hub.source.annotations, ...config.annotations } : config.annotations;
+    const createdAt = hub && config.sourceDateEpoch === void 0 ? hub.source.committedAt ?? config.createdAt : config.createdAt;
     const result = await buildModel({
-      source: config.source,
+      source: hub ? {
+        description: `${config.source} (commit ${hub.source.commit.slice(0, 12)})`,
+        files: hub.source.files
+      } : config.source,
       name: config.name,
       target,
       tag: config.tag,
@@ -41980,21 +42558,25 @@ async function runModelBuild(config, hooks = {}, signal) {
       concurrency: config.concurrency,
       include: config.include,
       exclude: config.exclude,
-      annotations: config.annotations,
+      annotations,
       ...config.runtime ? { runtime: config.runtime } : {},
       force: config.force,
       verify: config.verify,
       digestCache: config.digestCache,
       digestCacheMatch: config.digestCacheMatch,
       mtime: config.mtime,
-      ...config.createdAt ? { createdAt: config.createdAt } : {},
+      ...createdAt ? { createdAt } : {},
       ...compression ? { compressor: compression.compressor } : {},
       ...config.imageForm ? { imageForm: config.imageForm } : {},
       reuseFrom,
       ...signal ? { signal } : {},
       ...hooks.onEvent ? { onEvent: hooks.onEvent } : {}
     });
-    const outcome = { result, ref: refByDigest(config.target, result.digest) };
+    const outcome = {
+      result,
+      ref: refByDigest(config.target, result.digest),
+      ...hub ? { hub: { commit: hub.source.commit, downloaded: hub.source.downloaded() } } : {}
+    };
     if (config.index) {
       hooks.onRecording?.(config.index);
       outcome.indexed = await withCatalog(
@@ -42009,24 +42591,79 @@ async function runModelBuild(config, hooks = {}, signal) {
     }
     return outcome;
   } finally {
+    await hub?.client.close();
     await opened.close?.();
+  }
+}
+async function openHub(hub, config, signal) {
+  const client = new HubClient({
+    endpoint: hub.endpoint,
+    ...hub.token ? { token: hub.token } : {},
+    tokenHint: hub.tokenHint
+  });
+  try {
+    const source = await openHubSource({
+      client,
+      ref: hub.ref,
+      include: config.include,
+      exclude: config.exclude,
+      partSize: DEFAULT_PART_SIZE,
+      connections: DEFAULT_CONNECTIONS,
+      partBudget: 32 * 1024 * 1024,
+      signal
+    });
+    return { client, source };
+  } catch (err) {
+    await client.close();
+    throw err;
   }
 }
 var init_model_build = __esm({
   "src/commands/model-build.ts"() {
     "use strict";
     init_catalog();
+    init_pull();
     init_targets();
     init_dry_run_target();
+    init_client();
+    init_source2();
     init_build();
     init_zstd();
     init_hooks();
   }
 });
 
+// src/hub/hub-ref.ts
+function isHubRef(text) {
+  return text.startsWith("hf://");
+}
+function parseHubRef(text, what) {
+  const body = text.slice("hf://".length);
+  const at = body.indexOf("@");
+  const repo = at < 0 ? body : body.slice(0, at);
+  const revision = at < 0 ? "main" : body.slice(at + 1);
+  const parts = repo.split("/");
+  if (parts.length !== 2 || !parts.every((p) => PART.test(p)))
+    throw new UsageError(
+      `${what}: ${JSON.stringify(text)} is not hf://ORG/NAME[@REVISION] (e.g. hf://Qwen/Qwen2.5-0.5B-Instruct@main)`
+    );
+  if (!/^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$/.test(revision))
+    throw new UsageError(`${what}: ${JSON.stringify(revision)} is not a revision (a branch, tag or commit)`);
+  return { repo, revision, text };
+}
+var PART;
+var init_hub_ref = __esm({
+  "src/hub/hub-ref.ts"() {
+    "use strict";
+    init_errors();
+    PART = /^(?!.*(--|\.\.))[A-Za-z0-9][A-Za-z0-9._-]{0,95}$/;
+  }
+});
+
 // src/config/model-build.ts
 async function modelBuildConfig(raw, edge) {
   const source = required(raw.path, "path", edge);
+  const hubRef = isHubRef(source) ? parseHubRef(source, edge.name("path")) : void 0;
   const name = required(raw.name, "name", edge);
   const target = parseTargetRef(raw.target?.trim() || DEFAULT_TARGET, edge.hints.plainHttp);
   const encoding = choice(raw.encoding, "encoding", edge, ["tar+zstd", "tar", "raw"], "tar+zstd");
@@ -42064,8 +42701,18 @@ async function modelBuildConfig(raw, edge) {
     max: 256 * 1024 * 1024,
     words: "from 64KiB to 256MiB"
   });
+  const hfToken = raw.hfToken?.trim() || hfTokenOf(edge.env);
   return {
     source,
+    ...hubRef ? {
+      hub: {
+        ref: hubRef,
+        endpoint: hubEndpoint(edge.env),
+        ...hfToken ? { token: hfToken } : {},
+        tokenHint: raw.hfToken?.trim() ? edge.name("hfToken") : "HF_TOKEN"
+      }
+    } : {},
+    ...epoch !== void 0 ? { sourceDateEpoch: epoch } : {},
     name,
     target,
     tag: targetTag(target) ?? "latest",
@@ -42103,6 +42750,7 @@ var init_model_build2 = __esm({
   "src/config/model-build.ts"() {
     "use strict";
     init_target_ref();
+    init_hub_ref();
     init_build_types();
     init_image_form();
     init_errors();
@@ -42287,7 +42935,7 @@ async function modelBuildConfigFromArgs(argv, env) {
 }
 async function modelBuildCommand(argv, io, signal) {
   const { config, json, quiet } = await modelBuildConfigFromArgs(argv, process.env);
-  const { result, indexed } = await runModelBuild(
+  const { result, indexed, hub } = await runModelBuild(
     config,
     {
       ...credentialNote({ quiet }, io),
@@ -42300,11 +42948,18 @@ async function modelBuildCommand(argv, io, signal) {
     signal
   );
   if (json) {
-    io.stdout(`${JSON.stringify({ ...result, ...indexed ? { index: indexed } : {} }, null, 2)}
-`);
+    io.stdout(
+      `${JSON.stringify({ ...result, ...hub ? { hub } : {}, ...indexed ? { index: indexed } : {} }, null, 2)}
+`
+    );
     return 0;
   }
   io.stdout(formatBuildReport(result, { dryRun: config.dryRun }));
+  if (hub)
+    io.stdout(
+      `  from ${config.source} at commit ${hub.commit}: ${formatBytes(hub.downloaded)} of LFS files downloaded
+`
+    );
   if (indexed) io.stdout(formatRecorded(indexed));
   return 0;
 }
@@ -42316,6 +42971,7 @@ var init_model_build3 = __esm({
     init_model_build2();
     init_build_types();
     init_errors();
+    init_format();
     init_args();
     init_compat_commands();
     init_edge();
@@ -42323,10 +42979,13 @@ var init_model_build3 = __esm({
     init_registry_flags();
     init_report();
     MODEL_BUILD_HELP = `Usage: model-oci model build <dir> --name <name> [options]
+       model-oci model build hf://ORG/NAME[@REVISION] --name <name> [options]
 
-Packs a model directory into a ModelPack OCI artifact. When an artifact with the same weights,
-encoding and metadata (name, annotations, runtime) is already in the target, nothing is written:
-the run reports "skipped". Same weights with other metadata get a new manifest that reuses every layer.
+Packs a model directory, or a Hugging Face repository revision (streamed: no file is staged on
+disk; HF_TOKEN for gated repos, HF_ENDPOINT for another Hub), into a ModelPack OCI artifact.
+When an artifact with the same weights, encoding and metadata (name, annotations, runtime) is
+already in the target, nothing is written: the run reports "skipped" (for hf://, from the Hub's
+file listing alone, without downloading a weight). Same weights with other metadata get a new manifest that reuses every layer.
 
 Options:
   --name NAME            model name (required): [A-Za-z0-9._-], up to 128 characters
@@ -42580,7 +43239,7 @@ var init_off_thread_hash = __esm({
 
 // src/pull/entry-path.ts
 import { lstat as lstat3, mkdir as mkdir5 } from "node:fs/promises";
-import path14 from "node:path";
+import path15 from "node:path";
 function safeRelativePath(name, where) {
   const refuse = (why) => {
     throw new UnsafeArchiveError(`${where}: refused entry ${JSON.stringify(name)}: ${why}`);
@@ -42599,14 +43258,14 @@ function safeRelativePath(name, where) {
 }
 function linkStaysInside(linkRel, target) {
   if (target.startsWith("/") || target.includes("\\") || target.includes("\0")) return false;
-  const resolved = path14.posix.normalize(path14.posix.join(path14.posix.dirname(linkRel), target));
+  const resolved = path15.posix.normalize(path15.posix.join(path15.posix.dirname(linkRel), target));
   return resolved !== ".." && !resolved.startsWith("../") && resolved !== ".";
 }
 async function ensureRealParents(root, rel, where) {
   const parts = rel.split("/").slice(0, -1);
   let current = root;
   for (const part of parts) {
-    current = path14.join(current, part);
+    current = path15.join(current, part);
     const info = await lstat3(current).catch((err) => {
       if (errnoCode(err) === "ENOENT") return void 0;
       throw err;
@@ -42619,11 +43278,11 @@ async function ensureRealParents(root, rel, where) {
     }
     if (info.isSymbolicLink())
       throw new UnsafeArchiveError(
-        `${where}: refused entry ${JSON.stringify(rel)}: it would be written through the symlink ${path14.relative(root, current)}`
+        `${where}: refused entry ${JSON.stringify(rel)}: it would be written through the symlink ${path15.relative(root, current)}`
       );
     if (!info.isDirectory())
       throw new UnsafeArchiveError(
-        `${where}: refused entry ${JSON.stringify(rel)}: ${path14.relative(root, current)} is a file, not a folder`
+        `${where}: refused entry ${JSON.stringify(rel)}: ${path15.relative(root, current)} is a file, not a folder`
       );
   }
 }
@@ -42642,7 +43301,7 @@ var init_entry_path = __esm({
 
 // src/pull/commit.ts
 import { chmod, link, lstat as lstat4, mkdir as mkdir6, readlink as readlink2, rename as rename3, stat as stat7, symlink, unlink as unlink4 } from "node:fs/promises";
-import path15 from "node:path";
+import path16 from "node:path";
 async function lstatOrUndefined(file) {
   return lstat4(file).catch((err) => {
     if (errnoCode(err) === "ENOENT") return void 0;
@@ -42655,8 +43314,8 @@ async function commitEntries(entries, state, where) {
   const placed = [];
   for (const entry of entries) await ensureRealParents(dir, entry.path, where);
   for (const entry of entries) {
-    const final = path15.join(dir, entry.path);
-    touched.add(path15.dirname(final));
+    const final = path16.join(dir, entry.path);
+    touched.add(path16.dirname(final));
     const existing = await lstatOrUndefined(final);
     if (existing?.isDirectory() && entry.kind !== "directory")
       throw new UserError(`${final} is a folder; the model has a file there (move it away and pull again)`);
@@ -42688,7 +43347,7 @@ async function commitEntries(entries, state, where) {
       }
       case "hardlink": {
         const temp = state.tempPath();
-        await link(path15.join(dir, entry.target), temp);
+        await link(path16.join(dir, entry.target), temp);
         await rename3(temp, final).catch(async (err) => {
           await unlink4(temp).catch(() => {
           });
@@ -42712,24 +43371,6 @@ var init_commit = __esm({
 });
 
 // src/pull/ranged-fetch.ts
-async function fetchPart(target, desc, start, end, options, signal) {
-  return options.connections.run(async () => {
-    const chunks = [];
-    let filled = 0;
-    for await (const chunk of await target.fetchBlobRange(desc, start, end, signal)) {
-      if (filled + chunk.byteLength > end - start)
-        throw new Error(`${target.displayName}: blob ${desc.digest} sent more than the range asked for`);
-      chunks.push(chunk);
-      filled += chunk.byteLength;
-      options.onBytes?.(chunk.byteLength);
-    }
-    if (filled !== end - start)
-      throw new Error(
-        `${target.displayName}: blob ${desc.digest} sent ${filled} of ${end - start} bytes of a range`
-      );
-    return chunks;
-  }, signal);
-}
 async function* oneStream(target, desc, from, options) {
   await options.connections.acquire(options.signal);
   try {
@@ -42755,57 +43396,20 @@ async function* fetchBlobBytes(target, desc, from, options) {
     yield* oneStream(target, desc, from, options);
     return;
   }
-  const controller = new AbortController();
-  const onAbort = () => controller.abort(options.signal?.reason);
-  options.signal?.addEventListener("abort", onAbort, { once: true });
-  const count = Math.ceil(remaining / options.partSize);
-  const parts = [];
-  let launched = 0;
-  let held = 0;
-  const launch = (consumed) => {
-    while (launched < count && launched < consumed + options.window) {
-      const start = from + launched * options.partSize;
-      const end = Math.min(desc.size, start + options.partSize);
-      const part = options.buffers.acquire(controller.signal).then(() => {
-        held++;
-        return fetchPart(target, desc, start, end, options, controller.signal);
-      });
-      part.catch(() => {
-      });
-      parts[launched++] = part;
-    }
-  };
-  try {
-    for (let i = 0; i < count; i++) {
-      launch(i);
-      let part;
-      try {
-        part = await parts[i];
-      } catch (err) {
-        if (i === 0 && err instanceof RangeUnsupportedError) {
-          controller.abort(err);
-          yield* oneStream(target, desc, from, options);
-          return;
-        }
-        throw err;
-      }
-      delete parts[i];
-      for (const chunk of part) yield chunk;
-      held--;
-      options.buffers.release();
-    }
-  } finally {
-    options.signal?.removeEventListener("abort", onAbort);
-    controller.abort(new Error("the blob is no longer read"));
-    await Promise.allSettled(parts.filter(Boolean));
-    for (; held > 0; held--) options.buffers.release();
-  }
+  yield* fetchRangesInParallel(
+    desc.size,
+    from,
+    (start, end, signal) => target.fetchBlobRange(desc, start, end, signal),
+    options,
+    (err) => err instanceof RangeUnsupportedError ? oneStream(target, desc, from, options) : void 0
+  );
 }
 var init_ranged_fetch = __esm({
   "src/pull/ranged-fetch.ts"() {
     "use strict";
     init_errors2();
     init_target();
+    init_parallel_ranges();
   }
 });
 
@@ -45363,7 +45967,7 @@ var init_safe_extract = __esm({
 });
 
 // src/pull/staged-file.ts
-import { open as open7, unlink as unlink5 } from "node:fs/promises";
+import { open as open6, unlink as unlink5 } from "node:fs/promises";
 var StagedFile;
 var init_staged_file = __esm({
   "src/pull/staged-file.ts"() {
@@ -45398,7 +46002,7 @@ var init_staged_file = __esm({
       static async resume(tempPath, prefix, prefixDigest, alsoHash, options) {
         let handle;
         try {
-          handle = await open7(tempPath, "r+");
+          handle = await open6(tempPath, "r+");
         } catch {
           return void 0;
         }
@@ -46093,7 +46697,7 @@ var init_plan = __esm({
 });
 
 // src/util/dir-lock.ts
-import { open as open8, readFile as readFile10, stat as stat8, unlink as unlink6, utimes } from "node:fs/promises";
+import { open as open7, readFile as readFile9, stat as stat8, unlink as unlink6, utimes } from "node:fs/promises";
 import { hostname as hostname3 } from "node:os";
 function processGone(pid) {
   try {
@@ -46110,7 +46714,7 @@ async function acquireLongLock(lockPath, options = {}) {
   for (; ; ) {
     throwIfAborted(options.signal);
     try {
-      const handle = await open8(lockPath, "wx", 420);
+      const handle = await open7(lockPath, "wx", 420);
       try {
         await handle.writeFile(`${process.pid}@${hostname3()}
 `);
@@ -46121,7 +46725,7 @@ async function acquireLongLock(lockPath, options = {}) {
     } catch (err) {
       if (errnoCode(err) !== "EEXIST") throw err;
     }
-    const holder = (await readFile10(lockPath, "utf8").catch(() => "")).trim();
+    const holder = (await readFile9(lockPath, "utf8").catch(() => "")).trim();
     const age = await stat8(lockPath).then(
       (s) => Date.now() - s.mtimeMs,
       () => 0
@@ -46164,8 +46768,8 @@ var init_dir_lock = __esm({
 
 // src/pull/pull-state.ts
 import { randomBytes as randomBytes3 } from "node:crypto";
-import { mkdir as mkdir7, readdir as readdir4, readFile as readFile11, unlink as unlink7 } from "node:fs/promises";
-import path16 from "node:path";
+import { mkdir as mkdir7, readdir as readdir4, readFile as readFile10, unlink as unlink7 } from "node:fs/promises";
+import path17 from "node:path";
 function readJournal(value, layer) {
   const j = value;
   const c = j?.checkpoint;
@@ -46194,19 +46798,19 @@ var init_pull_state = __esm({
       lock;
       constructor(dir, cache, lock) {
         this.dir = dir;
-        this.stateDir = path16.join(dir, STATE_FOLDER);
-        this.partialDir = path16.join(this.stateDir, "partial");
+        this.stateDir = path17.join(dir, STATE_FOLDER);
+        this.partialDir = path17.join(this.stateDir, "partial");
         this.cache = cache;
         this.lock = lock;
       }
       /** Takes DIR's lock (waiting for another pull into it to finish) and clears what no journal keeps. */
       static async open(dir, options = {}) {
-        const stateDir = path16.join(dir, STATE_FOLDER);
-        const partialDir = path16.join(stateDir, "partial");
+        const stateDir = path17.join(dir, STATE_FOLDER);
+        const partialDir = path17.join(stateDir, "partial");
         await mkdir7(partialDir, { recursive: true });
-        const lock = await acquireLongLock(path16.join(stateDir, "pull.lock"), options);
+        const lock = await acquireLongLock(path17.join(stateDir, "pull.lock"), options);
         try {
-          const cache = await DigestCache.load(path16.join(stateDir, "files.json"), dir);
+          const cache = await DigestCache.load(path17.join(stateDir, "files.json"), dir);
           const state = new _PullState(dir, cache, lock);
           await state.clearStrays();
           return state;
@@ -46221,24 +46825,24 @@ var init_pull_state = __esm({
         const journals = new Set(names.filter((n) => n.endsWith(".json")).map((n) => n.slice(0, -5)));
         for (const name of names) {
           const keep = name.endsWith(".part") && journals.has(name.slice(0, -5)) || name.endsWith(".json");
-          if (!keep) await unlink7(path16.join(this.partialDir, name)).catch(() => {
+          if (!keep) await unlink7(path17.join(this.partialDir, name)).catch(() => {
           });
         }
       }
       /** The partial file of a single-file layer (kept across attempts). */
       partialPath(layer) {
-        return path16.join(this.partialDir, `${layer.replace(":", "-")}.part`);
+        return path17.join(this.partialDir, `${layer.replace(":", "-")}.part`);
       }
       /** A fresh temp file name for a file of a layer (removed by the next pull if this one dies). */
       tempPath() {
-        return path16.join(this.partialDir, `${randomBytes3(8).toString("hex")}.tmp`);
+        return path17.join(this.partialDir, `${randomBytes3(8).toString("hex")}.tmp`);
       }
       journalPath(layer) {
-        return path16.join(this.partialDir, `${layer.replace(":", "-")}.json`);
+        return path17.join(this.partialDir, `${layer.replace(":", "-")}.json`);
       }
       async readJournal(layer) {
         try {
-          return readJournal(JSON.parse(await readFile11(this.journalPath(layer), "utf8")), layer);
+          return readJournal(JSON.parse(await readFile10(this.journalPath(layer), "utf8")), layer);
         } catch {
           return void 0;
         }
@@ -46266,12 +46870,12 @@ var init_pull_state = __esm({
 });
 
 // src/pull/pull.ts
-import { createHash as createHash4 } from "node:crypto";
-import { mkdir as mkdir8, open as open9, stat as stat9 } from "node:fs/promises";
-import path17 from "node:path";
+import { createHash as createHash5 } from "node:crypto";
+import { mkdir as mkdir8, open as open8, stat as stat9 } from "node:fs/promises";
+import path18 from "node:path";
 async function hashFile2(file) {
-  const hash = createHash4("sha256");
-  const handle = await open9(file, "r");
+  const hash = createHash5("sha256");
+  const handle = await open8(file, "r");
   try {
     const buf = Buffer.allocUnsafe(4 << 20);
     for (; ; ) {
@@ -46285,7 +46889,7 @@ async function hashFile2(file) {
   return `sha256:${hash.digest("hex")}`;
 }
 async function isPresent(state, file, verify) {
-  const abs = path17.join(state.dir, file.path);
+  const abs = path18.join(state.dir, file.path);
   const info = await stat9(abs, { bigint: true }).catch(() => void 0);
   if (!info?.isFile() || Number(info.size) !== file.size) return false;
   const key = statKeyOf(info);
@@ -46305,7 +46909,7 @@ async function pullModel(options) {
   const fetched = await fetchReference(target, options.reference, signal);
   if (!fetched) throw new UserError(`${where} not found`);
   const plan = await planPull(target, fetched, { platform: options.platform, signal });
-  const dir = path17.resolve(options.dir);
+  const dir = path18.resolve(options.dir);
   const info = await stat9(dir).catch((err) => {
     if (errnoCode(err) === "ENOENT") return void 0;
     throw err;
@@ -46436,7 +47040,7 @@ async function pullPlanned(options, plan, state, started) {
   };
 }
 var PART_BUDGET;
-var init_pull = __esm({
+var init_pull2 = __esm({
   "src/pull/pull.ts"() {
     "use strict";
     init_read();
@@ -46491,108 +47095,14 @@ async function runPull(config, hooks = {}, signal, onEvent) {
     await target.close?.();
   }
 }
-var init_pull2 = __esm({
+var init_pull3 = __esm({
   "src/commands/pull.ts"() {
     "use strict";
     init_resolve();
     init_targets();
     init_target_ref();
-    init_pull();
+    init_pull2();
     init_hooks();
-  }
-});
-
-// src/config/pull.ts
-import { availableParallelism as availableParallelism4 } from "node:os";
-import path18 from "node:path";
-function hostPlatform() {
-  const arch = { x64: "amd64", arm64: "arm64", arm: "arm", ppc64: "ppc64le", s390x: "s390x" }[process.arch];
-  return `linux/${arch ?? process.arch}`;
-}
-function platformOf(text, edge) {
-  const value = optional(text);
-  if (value === void 0) return hostPlatform();
-  if (!/^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/.test(value))
-    throw new UsageError(
-      `${edge.name("platform")} must be OS/ARCH (e.g. linux/arm64), not ${JSON.stringify(value)}`
-    );
-  return value;
-}
-async function pullConfig(raw, edge) {
-  const from = optional(raw.from);
-  const index = optional(raw.index);
-  let source;
-  if (from !== void 0 && index !== void 0)
-    throw new UsageError(`give the artifact or ${edge.name("index")} with ${edge.name("model")}, not both`);
-  if (index !== void 0) {
-    try {
-      parseTargetRef(index, edge.hints.plainHttp);
-    } catch (err) {
-      throw new UsageError(`${edge.name("index")}: ${err.message}`);
-    }
-    const runtime = optional(raw.runtime);
-    source = {
-      kind: "index",
-      index,
-      model: required(raw.model, "model", edge),
-      ...runtime ? { runtime } : {},
-      label: edge.name("index")
-    };
-  } else {
-    if (from === void 0)
-      throw new UsageError(
-        `the artifact to pull is required (REF, or ${edge.name("index")} with ${edge.name("model")})`
-      );
-    if (optional(raw.model) !== void 0)
-      throw new UsageError(`${edge.name("model")} goes with ${edge.name("index")}`);
-    let ref;
-    try {
-      ref = parseTargetRef(from, edge.hints.plainHttp);
-    } catch (err) {
-      throw new UsageError(`${edge.name("from")}: ${err.message}`);
-    }
-    source = { kind: "ref", ref, text: from };
-  }
-  const dir = path18.resolve(required(raw.to, "to", edge));
-  const connections = integer(raw.connections, "connections", edge, {
-    min: 1,
-    max: 64,
-    fallback: DEFAULT_CONNECTIONS
-  });
-  const partSize = size(raw.partSize, "partSize", edge, {
-    min: 1024 * 1024,
-    max: 1024 * 1024 * 1024,
-    words: "from 1MiB to 1GiB"
-  }) ?? DEFAULT_PART_SIZE;
-  return {
-    source,
-    dir,
-    include: [...raw.include ?? []],
-    exclude: [...raw.exclude ?? []],
-    verify: raw.verify ?? false,
-    platform: platformOf(raw.platform, edge),
-    tuning: {
-      connections,
-      partSize,
-      layers: 2,
-      decodeParallel: availableParallelism4() + 1,
-      directIo: directIo(edge.env)
-    },
-    progressMs: progressInterval(edge.env),
-    storage: await storageConfig(raw, edge)
-  };
-}
-var DEFAULT_CONNECTIONS, DEFAULT_PART_SIZE;
-var init_pull3 = __esm({
-  "src/config/pull.ts"() {
-    "use strict";
-    init_target_ref();
-    init_errors();
-    init_env();
-    init_registry();
-    init_values();
-    DEFAULT_CONNECTIONS = 6;
-    DEFAULT_PART_SIZE = 8 * 1024 * 1024;
   }
 });
 
@@ -46676,8 +47186,8 @@ var MODEL_PULL_HELP;
 var init_model_pull = __esm({
   "src/cli/model-pull.ts"() {
     "use strict";
-    init_pull2();
     init_pull3();
+    init_pull();
     init_errors();
     init_format();
     init_args();

@@ -56,6 +56,7 @@ const INPUTS: Record<OptionKey, string> = {
   partSize: 'part-size',
   imageForm: 'image-form',
   imagePlatforms: 'image-platforms',
+  hfToken: 'hf-token',
 };
 
 /** The Action's edge: the step's environment and the inputs' names. */
@@ -92,6 +93,13 @@ export function booleanInput(read: InputReader, name: string, fallback = false):
 }
 
 const text = (read: InputReader, name: string) => read(name).trim() || undefined;
+
+/** A secret input, masked in the log before anything can print it. */
+function secretInput(read: InputReader, name: string): string | undefined {
+  const value = read(name).trim() || undefined;
+  if (value) core.setSecret(value);
+  return value;
+}
 
 /** The inputs every registry-facing command shares; secrets are masked before anything can print them. */
 export function rawRegistryInputs(read: InputReader, env: NodeJS.ProcessEnv): RawRegistry {
@@ -133,6 +141,7 @@ export function rawModelInputs(read: InputReader, env: NodeJS.ProcessEnv): RawMo
     dryRun: booleanInput(read, 'dry-run'),
     mountFrom: listInput(read, 'mount-from'),
     imageForm: booleanInput(read, 'image-form'),
+    hfToken: secretInput(read, 'hf-token'),
     imagePlatforms: text(read, 'image-platforms'),
     createdAt: createdFromCommit(env),
   };

@@ -44,7 +44,9 @@ export async function modelConfigFromInputs(
 ): Promise<{ config: ModelBuildConfig; store: DigestCacheStore | undefined }> {
   const raw = rawModelInputs(read, env);
   const useCache = booleanInput(read, 'cache', true);
-  const store = useCache && raw.name && raw.path ? new DigestCacheStore(raw.name, raw.path, env) : undefined;
+  // A Hugging Face source has no local files to cache digests of: the Hub lists them.
+  const local = raw.path !== undefined && !raw.path.startsWith('hf://');
+  const store = useCache && raw.name && local ? new DigestCacheStore(raw.name, raw.path!, env) : undefined;
   const config = await modelBuildConfig(
     {
       ...raw,

@@ -40,6 +40,7 @@ const FLAGS: Record<OptionKey, string> = {
   partSize: '--part-size',
   imageForm: '--image-form',
   imagePlatforms: '--image-platforms',
+  hfToken: 'HF_TOKEN',
 };
 
 /** The CLI's edge: the process environment and the flags' names. */

@@ -2,6 +2,7 @@ import { runModelBuild } from '../commands/model-build.ts';
 import { DEFAULT_TARGET, type ModelBuildConfig, modelBuildConfig } from '../config/model-build.ts';
 import { DEFAULT_FRAME_SIZE, DEFAULT_LEVEL } from '../model/build-types.ts';
 import { UsageError } from '../util/errors.ts';
+import { formatBytes } from '../util/format.ts';
 import { parseFlags } from './args.ts';
 import { formatRecorded } from './compat-commands.ts';
 import { cliEdge } from './edge.ts';
@@ -11,10 +12,13 @@ import * as flags from './registry-flags.ts';
 import { formatBuildReport } from './report.ts';
 
 export const MODEL_BUILD_HELP = `Usage: model-oci model build <dir> --name <name> [options]
+       model-oci model build hf://ORG/NAME[@REVISION] --name <name> [options]
 
-Packs a model directory into a ModelPack OCI artifact. When an artifact with the same weights,
-encoding and metadata (name, annotations, runtime) is already in the target, nothing is written:
-the run reports "skipped". Same weights with other metadata get a new manifest that reuses every layer.
+Packs a model directory, or a Hugging Face repository revision (streamed: no file is staged on
+disk; HF_TOKEN for gated repos, HF_ENDPOINT for another Hub), into a ModelPack OCI artifact.
+When an artifact with the same weights, encoding and metadata (name, annotations, runtime) is
+already in the target, nothing is written: the run reports "skipped" (for hf://, from the Hub's
+file listing alone, without downloading a weight). Same weights with other metadata get a new manifest that reuses every layer.
 
 Options:
   --name NAME            model name (required): [A-Za-z0-9._-], up to 128 characters
@@ -135,7 +139,7 @@ export async function modelBuildCommand(
   signal: AbortSignal,
 ): Promise<number> {
   const { config, json, quiet } = await modelBuildConfigFromArgs(argv, process.env);
-  const { result, indexed } = await runModelBuild(
+  const { result, indexed, hub } = await runModelBuild(
     config,
     {
       ...flags.credentialNote({ quiet }, io),
@@ -147,10 +151,16 @@ export async function modelBuildCommand(
     signal,
   );
   if (json) {
-    io.stdout(`${JSON.stringify({ ...result, ...(indexed ? { index: indexed } : {}) }, null, 2)}\n`);
+    io.stdout(
+      `${JSON.stringify({ ...result, ...(hub ? { hub } : {}), ...(indexed ? { index: indexed } : {}) }, null, 2)}\n`,
+    );
     return 0;
   }
   io.stdout(formatBuildReport(result, { dryRun: config.dryRun }));
+  if (hub)
+    io.stdout(
+      `  from ${config.source} at commit ${hub.commit}: ${formatBytes(hub.downloaded)} of LFS files downloaded\n`,
+    );
   if (indexed) io.stdout(formatRecorded(indexed));
   return 0;
 }

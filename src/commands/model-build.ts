@@ -1,10 +1,13 @@
 import { recordAndUpdate } from '../compat/catalog.ts';
 import type { UpdateResult } from '../compat/index-update.ts';
 import type { RecordResult } from '../compat/record.ts';
-import type { ModelBuildConfig } from '../config/model-build.ts';
+import type { HubSourceConfig, ModelBuildConfig } from '../config/model-build.ts';
+import { DEFAULT_CONNECTIONS, DEFAULT_PART_SIZE } from '../config/pull.ts';
 import { mountSources, openTarget, withCatalog } from '../connect/targets.ts';
 import { dryRunTarget } from '../content/dry-run-target.ts';
 import type { TargetRef } from '../content/target-ref.ts';
+import { HubClient } from '../hub/client.ts';
+import { openHubSource } from '../hub/source.ts';
 import { type BuildEvent, type BuildResult, buildModel } from '../model/build.ts';
 import { chooseCompressor } from '../pack/zstd.ts';
 import { type RegistryHooks, withHooks } from './hooks.ts';
@@ -19,6 +22,8 @@ export interface IndexRecorded {
 
 export interface ModelBuildOutcome {
   result: BuildResult;
+  /** For an `hf://` source: the commit built, and the LFS bytes downloaded (0 when nothing was packed). */
+  hub?: { commit: string; downloaded: number };
   /** The artifact by digest: `REGISTRY/REPO@sha256:…` or `oci-layout:PATH@sha256:…`. */
   ref: string;
   indexed?: IndexRecorded;
@@ -51,11 +56,24 @@ export async function runModelBuild(
   const compression = config.encoding === 'tar+zstd' ? chooseCompressor(config.zstd) : undefined;
   if (compression?.notice) hooks.onNotice?.(compression.notice);
   const opened = await openTarget(config.target, 'push', storage);
+  const hub = config.hub ? await openHub(config.hub, config, signal) : undefined;
   try {
     const reuseFrom = mountSources(opened, config.mountFrom, config.labels.mountFrom);
     const target = config.dryRun ? dryRunTarget(opened) : opened;
+    // A Hub revision says where it came from and when: source, revision and (unless
+    // SOURCE_DATE_EPOCH decides) created; the user's annotations still win.
+    const annotations = hub ? { ...hub.source.annotations, ...config.annotations } : config.annotations;
+    const createdAt =
+      hub && config.sourceDateEpoch === undefined
+        ? (hub.source.committedAt ?? config.createdAt)
+        : config.createdAt;
     const result = await buildModel({
-      source: config.source,
+      source: hub
+        ? {
+            description: `${config.source} (commit ${hub.source.commit.slice(0, 12)})`,
+            files: hub.source.files,
+          }
+        : config.source,
       name: config.name,
       target,
       tag: config.tag,
@@ -66,21 +84,25 @@ export async function runModelBuild(
       concurrency: config.concurrency,
       include: config.include,
       exclude: config.exclude,
-      annotations: config.annotations,
+      annotations,
       ...(config.runtime ? { runtime: config.runtime } : {}),
       force: config.force,
       verify: config.verify,
       digestCache: config.digestCache,
       digestCacheMatch: config.digestCacheMatch,
       mtime: config.mtime,
-      ...(config.createdAt ? { createdAt: config.createdAt } : {}),
+      ...(createdAt ? { createdAt } : {}),
       ...(compression ? { compressor: compression.compressor } : {}),
       ...(config.imageForm ? { imageForm: config.imageForm } : {}),
       reuseFrom,
       ...(signal ? { signal } : {}),
       ...(hooks.onEvent ? { onEvent: hooks.onEvent } : {}),
     });
-    const outcome: ModelBuildOutcome = { result, ref: refByDigest(config.target, result.digest) };
+    const outcome: ModelBuildOutcome = {
+      result,
+      ref: refByDigest(config.target, result.digest),
+      ...(hub ? { hub: { commit: hub.source.commit, downloaded: hub.source.downloaded() } } : {}),
+    };
     if (config.index) {
       hooks.onRecording?.(config.index);
       outcome.indexed = await withCatalog(
@@ -95,6 +117,32 @@ export async function runModelBuild(
     }
     return outcome;
   } finally {
+    await hub?.client.close();
     await opened.close?.();
+  }
+}
+
+/** The Hub client and the revision's file listing (small files fetched, LFS files known by digest). */
+async function openHub(hub: HubSourceConfig, config: ModelBuildConfig, signal?: AbortSignal) {
+  const client = new HubClient({
+    endpoint: hub.endpoint,
+    ...(hub.token ? { token: hub.token } : {}),
+    tokenHint: hub.tokenHint,
+  });
+  try {
+    const source = await openHubSource({
+      client,
+      ref: hub.ref,
+      include: config.include,
+      exclude: config.exclude,
+      partSize: DEFAULT_PART_SIZE,
+      connections: DEFAULT_CONNECTIONS,
+      partBudget: 32 * 1024 * 1024,
+      signal,
+    });
+    return { client, source };
+  } catch (err) {
+    await client.close();
+    throw err;
   }
 }

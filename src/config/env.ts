@@ -60,3 +60,20 @@ export function defaultCacheDir(env: Env): string {
 export function defaultTempDir(env: Env): string {
   return env.TMPDIR || tmpdir();
 }
+
+/** The Hugging Face Hub to read `hf://` sources from: HF_ENDPOINT, as the Hub's own clients read it. */
+export function hubEndpoint(env: Env): string {
+  const value = env.HF_ENDPOINT?.trim() || 'https://huggingface.co';
+  try {
+    const url = new URL(value);
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error('not http(s)');
+  } catch {
+    throw new UsageError(`HF_ENDPOINT=${JSON.stringify(value)} is not an http(s) URL`);
+  }
+  return value.replace(/\/+$/, '');
+}
+
+/** The Hugging Face token: HF_TOKEN (as the Hub's clients read it), else none. */
+export function hfTokenOf(env: Env): string | undefined {
+  return env.HF_TOKEN?.trim() || undefined;
+}

@@ -1,4 +1,5 @@
 import { parseTargetRef, type TargetRef, targetTag } from '../content/target-ref.ts';
+import { type HubRef, isHubRef, parseHubRef } from '../hub/hub-ref.ts';
 import { DEFAULT_FRAME_SIZE, DEFAULT_LEVEL } from '../model/build-types.ts';
 import type { CacheMatch } from '../model/digest-cache.ts';
 import { DEFAULT_IMAGE_PLATFORMS, parsePlatforms } from '../model/image-form.ts';
@@ -6,7 +7,15 @@ import type { Platform } from '../oci/descriptor.ts';
 import type { LayerEncoding } from '../oci/media-types.ts';
 import type { ZstdImplementation } from '../pack/zstd.ts';
 import { UsageError } from '../util/errors.ts';
-import { defaultCacheDir, isoSeconds, progressInterval, sourceDateEpoch, zstdImplementation } from './env.ts';
+import {
+  defaultCacheDir,
+  hfTokenOf,
+  hubEndpoint,
+  isoSeconds,
+  progressInterval,
+  sourceDateEpoch,
+  zstdImplementation,
+} from './env.ts';
 import { type RawRegistry, storageConfig } from './registry.ts';
 import type { StorageConfig } from './types.ts';
 import { choice, type Edge, integer, keyValues, optional, required, size } from './values.ts';
@@ -43,10 +52,25 @@ export interface RawModelBuild extends RawRegistry {
   /** Also publish the image form (`<tag>-image`), for these platforms (default linux/amd64,linux/arm64). */
   imageForm?: boolean;
   imagePlatforms?: string | undefined;
+  /** The Hugging Face token for an `hf://` source (the Action's input); else HF_TOKEN. */
+  hfToken?: string | undefined;
+}
+
+/** Where an `hf://` source is read from, and how. */
+export interface HubSourceConfig {
+  ref: HubRef;
+  endpoint: string;
+  token?: string;
+  /** How the user gives the token, for messages. */
+  tokenHint: string;
 }
 
 export interface ModelBuildConfig {
+  /** The model directory, or `hf://ORG/NAME[@REVISION]` (then `hub` says how to read it). */
   source: string;
+  hub?: HubSourceConfig;
+  /** SOURCE_DATE_EPOCH when set: it then decides the created date whatever the source says. */
+  sourceDateEpoch?: number;
   name: string;
   target: TargetRef;
   /** The tag the build is for (the target's, else `latest`). */
@@ -89,6 +113,7 @@ export const DEFAULT_CONCURRENCY = { registry: 4, layout: 2 } as const;
 /** Checks and completes a `model build` request: defaults, values, the environment. Nothing is opened yet. */
 export async function modelBuildConfig(raw: RawModelBuild, edge: Edge): Promise<ModelBuildConfig> {
   const source = required(raw.path, 'path', edge);
+  const hubRef = isHubRef(source) ? parseHubRef(source, edge.name('path')) : undefined;
   const name = required(raw.name, 'name', edge);
   const target = parseTargetRef(raw.target?.trim() || DEFAULT_TARGET, edge.hints.plainHttp);
   const encoding = choice(raw.encoding, 'encoding', edge, ['tar+zstd', 'tar', 'raw'] as const, 'tar+zstd');
@@ -130,8 +155,20 @@ export async function modelBuildConfig(raw: RawModelBuild, edge: Edge): Promise<
     max: 256 * 1024 * 1024,
     words: 'from 64KiB to 256MiB',
   });
+  const hfToken = raw.hfToken?.trim() || hfTokenOf(edge.env);
   return {
     source,
+    ...(hubRef
+      ? {
+          hub: {
+            ref: hubRef,
+            endpoint: hubEndpoint(edge.env),
+            ...(hfToken ? { token: hfToken } : {}),
+            tokenHint: raw.hfToken?.trim() ? edge.name('hfToken') : 'HF_TOKEN',
+          },
+        }
+      : {}),
+    ...(epoch !== undefined ? { sourceDateEpoch: epoch } : {}),
     name,
     target,
     tag: targetTag(target) ?? 'latest',

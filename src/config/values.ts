@@ -44,7 +44,8 @@ export type OptionKey =
   | 'connections'
   | 'partSize'
   | 'imageForm'
-  | 'imagePlatforms';
+  | 'imagePlatforms'
+  | 'hfToken';
 
 export type Namer = (key: OptionKey) => string;
 

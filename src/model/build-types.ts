@@ -5,6 +5,7 @@ import type { LayerEncoding, LayerKind } from '../oci/media-types.ts';
 import type { FrameCompressor } from '../pack/zstd.ts';
 import type { CacheMatch } from './digest-cache.ts';
 import type { PublishedImageForm } from './image-form.ts';
+import type { SourceFile } from './source.ts';
 import type { DigestedFile } from './weights-digest.ts';
 
 export type BuildPhase = 'scan' | 'hash' | 'pack' | 'record';
@@ -15,9 +16,16 @@ export type BuildEvent =
   /** Something the user should hear although the build goes on (e.g. why every layer is re-packed). */
   | { type: 'warning'; message: string };
 
+/** Files listed by a source other than a local directory (a Hugging Face revision). */
+export interface PreparedSource {
+  /** How messages name it (`hf://org/model@<commit>`). */
+  description: string;
+  files: SourceFile[];
+}
+
 export interface BuildOptions {
-  /** The model directory. */
-  source: string;
+  /** The model directory, or the files of another source. */
+  source: string | PreparedSource;
   name: string;
   target: Target;
   /** The tag this build is for; the previous artifact under it is where layers are reused from. */

@@ -139,11 +139,17 @@ export async function buildModel(options: BuildOptions): Promise<BuildResult> {
   const tags = [...new Set([options.tag, ...(options.extraTags ?? [])])];
   const { createdAt } = options;
 
-  emit({ type: 'phase', phase: 'scan', message: `scanning ${options.source}` });
-  const { root, files } = await scanModelDir(options.source, {
-    ...(options.include ? { include: options.include } : {}),
-    ...(options.exclude ? { exclude: options.exclude } : {}),
-  });
+  const source = options.source;
+  const description = typeof source === 'string' ? source : source.description;
+  emit({ type: 'phase', phase: 'scan', message: `scanning ${description}` });
+  // Another source (the Hub) applied the globs when it listed its files.
+  const { root, files } =
+    typeof source === 'string'
+      ? await scanModelDir(source, {
+          ...(options.include ? { include: options.include } : {}),
+          ...(options.exclude ? { exclude: options.exclude } : {}),
+        })
+      : { root: undefined, files: source.files };
   const metadata: ArtifactMetadata = {
     name: options.name,
     mtime,
@@ -154,11 +160,11 @@ export async function buildModel(options: BuildOptions): Promise<BuildResult> {
       ...(options.runtime ? { [ANNOTATION.runtimeRequires]: normaliseRuntime(options.runtime) } : {}),
     },
   };
-  const cacheOption = options.digestCache;
+  const cacheOption = root === undefined ? false : options.digestCache;
   const cache = cacheOption
     ? await DigestCache.load(
-        'file' in cacheOption ? cacheOption.file : cacheFileFor(root, cacheOption.dir),
-        root,
+        'file' in cacheOption ? cacheOption.file : cacheFileFor(root!, cacheOption.dir),
+        root!,
         options.digestCacheMatch,
       )
     : undefined;
