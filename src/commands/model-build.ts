@@ -61,12 +61,9 @@ export async function runModelBuild(
     const reuseFrom = mountSources(opened, config.mountFrom, config.labels.mountFrom);
     const target = config.dryRun ? dryRunTarget(opened) : opened;
     // A Hub revision says where it came from and when: source, revision and (unless
-    // SOURCE_DATE_EPOCH decides) created; the user's annotations still win.
+    // SOURCE_DATE_EPOCH or an explicit date decides) created; the user's annotations still win.
     const annotations = hub ? { ...hub.source.annotations, ...config.annotations } : config.annotations;
-    const createdAt =
-      hub && config.sourceDateEpoch === undefined
-        ? (hub.source.committedAt ?? config.createdAt)
-        : config.createdAt;
+    const createdAt = hub && config.createdAt === undefined ? hub.source.committedAt : config.createdAt;
     const result = await buildModel({
       source: hub
         ? {

@@ -69,8 +69,6 @@ export interface ModelBuildConfig {
   /** The model directory, or `hf://ORG/NAME[@REVISION]` (then `hub` says how to read it). */
   source: string;
   hub?: HubSourceConfig;
-  /** SOURCE_DATE_EPOCH when set: it then decides the created date whatever the source says. */
-  sourceDateEpoch?: number;
   name: string;
   target: TargetRef;
   /** The tag the build is for (the target's, else `latest`). */
@@ -168,7 +166,6 @@ export async function modelBuildConfig(raw: RawModelBuild, edge: Edge): Promise<
           },
         }
       : {}),
-    ...(epoch !== undefined ? { sourceDateEpoch: epoch } : {}),
     name,
     target,
     tag: targetTag(target) ?? 'latest',

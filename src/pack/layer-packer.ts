@@ -147,6 +147,7 @@ export async function packTarLayer(
 ): Promise<PackedBlob> {
   const pipeline = new FramePipeline(files, compression, out, ctx);
   const framer = new TarFramer(ctx.pool, pipeline.emit, ctx.signal);
+  const contentDigests: Digest[] = [];
   try {
     for (const [index, file] of files.entries()) {
       await framer.writeBytes(encodeFileHeader(file, ctx.mtime));
@@ -163,8 +164,11 @@ export async function packTarLayer(
     await framer.writeZeros(END_OF_ARCHIVE);
     await framer.end();
     await pipeline.drain();
-    for (const [index, file] of files.entries())
-      if (file.expectDigest) checkPromised(file.path, await pipeline.contentDigest(index), file.expectDigest);
+    // A hash is finished once: these digests are both checked here and reported below.
+    for (const [index, file] of files.entries()) {
+      contentDigests[index] = await pipeline.contentDigest(index);
+      checkPromised(file.path, contentDigests[index], file.expectDigest);
+    }
   } catch (err) {
     framer.discard();
     await pipeline.drain().catch(() => {});
@@ -173,10 +177,11 @@ export async function packTarLayer(
   }
   const committed = await out.commit();
   const diff = await pipeline.diffId(committed);
-  const packed: PackedFile[] = [];
-  for (const [index, file] of files.entries()) {
-    packed.push({ path: file.path, size: file.size, digest: await pipeline.contentDigest(index) });
-  }
+  const packed: PackedFile[] = files.map((file, index) => ({
+    path: file.path,
+    size: file.size,
+    digest: contentDigests[index]!,
+  }));
   return {
     digest: committed.digest,
     size: committed.size,
