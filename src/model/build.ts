@@ -22,11 +22,17 @@ import { type ArtifactMetadata, type Decision, decide, existingWithWeights, shor
 import { cacheFileFor, DigestCache } from './digest-cache.ts';
 import { modelFacts } from './facts.ts';
 import { buildImageForm, imageTagOf, type PublishedImageForm, publishImageForm } from './image-form.ts';
-import { planLayers } from './layers.ts';
+import { type PlannedLayer, planLayers } from './layers.ts';
 import { checkModelName } from './name.ts';
 import { type PackedRecord, packLayers } from './pack-layers.ts';
-import { DamagedArtifactError, loadPreviousArtifact, type PreviousArtifact } from './previous.ts';
+import {
+  DamagedArtifactError,
+  loadPreviousArtifact,
+  type PreviousArtifact,
+  type PreviousLayer,
+} from './previous.ts';
 import { findReusable, recordBase, reportReused, tarSize } from './reuse.ts';
+import { findAcrossTags } from './reuse-across-tags.ts';
 import { scanModelDir } from './source.ts';
 import { type DigestedFile, weightsDigest, weightsTag } from './weights-digest.ts';
 
@@ -289,23 +295,42 @@ export async function buildModel(options: BuildOptions): Promise<BuildResult> {
 
   const planned = planLayers(files, encoding);
   const records: (PackedRecord & { descriptor?: Descriptor })[] = [];
-  const toPack: { index: number; layer: (typeof planned)[number] }[] = [];
+  const reused = (layer: PlannedLayer, from: PreviousLayer, status: 'reused' | 'mounted' | 'new') => ({
+    ...recordBase(layer, encoding, from.files),
+    digest: from.descriptor.digest,
+    size: from.descriptor.size,
+    diffId: from.diffId,
+    status,
+    uncompressedSize: encoding === 'raw' ? from.descriptor.size : tarSize(layer.files, mtime),
+    descriptor: from.descriptor,
+  });
+  let toPack: { index: number; layer: PlannedLayer }[] = [];
   for (const [index, layer] of planned.entries()) {
     const reusable = options.force ? undefined : findReusable(layer, digests, encoding, previous);
     const status = reusable && (await reuseBlob(target, reusable.descriptor, previousSource, signal));
-    if (reusable && status) {
-      records[index] = {
-        ...recordBase(layer, encoding, reusable.files),
-        digest: reusable.descriptor.digest,
-        size: reusable.descriptor.size,
-        diffId: reusable.diffId,
-        status,
-        uncompressedSize: encoding === 'raw' ? reusable.descriptor.size : tarSize(layer.files, mtime),
-        descriptor: reusable.descriptor,
-      };
-    } else {
-      toPack.push({ index, layer });
+    if (reusable && status) records[index] = reused(layer, reusable, status);
+    else toPack.push({ index, layer });
+  }
+  if (toPack.length > 0 && !options.force) {
+    // Files packed before under another tag of this repository (a tag per Hub revision).
+    const skip = new Set(previous && !previousSource ? [previous.descriptor.digest] : []);
+    const elsewhere = await findAcrossTags(
+      target,
+      toPack.map((p) => p.layer),
+      digests,
+      encoding,
+      skip,
+      warn,
+      signal,
+    );
+    const stillToPack: typeof toPack = [];
+    for (const item of toPack) {
+      const found = elsewhere.get(item.layer);
+      if (found && (await target.hasBlob(found.layer.descriptor.digest, signal)))
+        records[item.index] = reused(item.layer, found.layer, 'reused');
+      else stillToPack.push(item);
     }
+    toPack = stillToPack;
   }
 
   if (toPack.length > 0) {

@@ -32,3 +32,12 @@ const TAG_SUFFIX: Record<LayerEncoding, string> = { 'tar+zstd': 'tar-zstd', tar:
 export function weightsTag(digest: Digest, encoding: LayerEncoding): string {
   return `weights-${splitDigest(digest)[1]}.${TAG_SUFFIX[encoding]}`;
 }
+
+/** Whether `tag` is a weights tag (see weightsTag) of an artifact in this encoding. */
+export function isWeightsTag(tag: string, encoding: LayerEncoding): boolean {
+  return (
+    /^weights-[0-9a-f]{64}\./.test(tag) &&
+    tag.endsWith(`.${TAG_SUFFIX[encoding]}`) &&
+    tag.length === 73 + TAG_SUFFIX[encoding].length
+  );
+}

@@ -43,11 +43,16 @@ type BuildJson = ReturnType<typeof jsonResult> & { hub?: { commit: string; downl
 const json = (run: CliRun) => jsonResult(run) as BuildJson;
 
 /** The registry's manifest for a reference, or its status when it has none. */
-async function manifest(repo: string, reference: string): Promise<{ status: number; body?: any }> {
+async function manifest(
+  repo: string,
+  reference: string,
+): Promise<{ status: number; body?: { annotations: Record<string, string> } }> {
   const res = await fetch(`${registry.url}/v2/${repo}/manifests/${reference}`, {
     headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
   });
-  return res.ok ? { status: res.status, body: await res.json() } : { status: res.status };
+  return res.ok
+    ? { status: res.status, body: (await res.json()) as { annotations: Record<string, string> } }
+    : { status: res.status };
 }
 
 const shardBytes = (files: Record<string, Buffer>, ...names: string[]) =>
@@ -85,7 +90,7 @@ describe('model build hf://ORG/NAME', () => {
     expect(local.weightsDigest).toBe(fromHub.weightsDigest);
     expect(local.digest).toBe(fromHub.digest);
 
-    const annotations = (await manifest('hub/same', 'main')).body.annotations;
+    const annotations = (await manifest('hub/same', 'main')).body!.annotations;
     expect(annotations['org.opencontainers.image.source']).toBe(`${hub.url}/org/same`);
     expect(annotations['org.opencontainers.image.revision']).toBe(sha);
 
@@ -134,6 +139,46 @@ describe('model build hf://ORG/NAME', () => {
     expect(byFile['model-00002-of-00002.safetensors']).toBe('new');
   });
 
+  test('a tag per revision: the new revision reuses layers packed under the old tag, downloading only what changed', async () => {
+    const files = modelFiles();
+    const first = hub.setRepo('org/revs', ['v1'], { files: asHubFiles(files) });
+    const one = json(
+      await build('hf://org/revs@v1', ['--name', 'revs', '--to', `${registry.host}/hub/revs:v1`]),
+    );
+    expect(one.hub?.commit).toBe(first.sha);
+    const changed = { ...files, 'model-00002-of-00002.safetensors': randomBytes(3 * 1024 * 1024) };
+    hub.setRepo('org/revs', ['v2'], { files: asHubFiles(changed) });
+    const before = hub.lfsBytes();
+    const two = json(
+      await build('hf://org/revs@v2', ['--name', 'revs', '--to', `${registry.host}/hub/revs:v2`]),
+    );
+    expect(two.status).toBe('built');
+    expect(hub.lfsBytes() - before).toBe(3 * 1024 * 1024);
+    const status = Object.fromEntries(two.layers.map((l) => [l.files[0]!.path, l.status]));
+    expect(status['model-00001-of-00002.safetensors']).toBe('reused');
+    expect(status['model-00002-of-00002.safetensors']).toBe('new');
+    const layerOf = (r: BuildJson, file: string) => r.layers.find((l) => l.files[0]!.path === file)!.digest;
+    expect(layerOf(two, 'model-00001-of-00002.safetensors')).toBe(
+      layerOf(one, 'model-00001-of-00002.safetensors'),
+    );
+    // The old tag still names the old artifact.
+    expect((await manifest('hub/revs', 'v1')).body!.annotations['org.opencontainers.image.revision']).toBe(
+      first.sha,
+    );
+
+    // The same content under another path is another layer (the tar names the file): packed, not reused.
+    const moved = { ...files };
+    moved['weights/model-00001-of-00002.safetensors'] = moved['model-00001-of-00002.safetensors']!;
+    delete moved['model-00001-of-00002.safetensors'];
+    hub.setRepo('org/revs', ['v3'], { files: asHubFiles(moved) });
+    const three = json(
+      await build('hf://org/revs@v3', ['--name', 'revs', '--to', `${registry.host}/hub/revs:v3`]),
+    );
+    const status3 = Object.fromEntries(three.layers.map((l) => [l.files[0]!.path, l.status]));
+    expect(status3['weights/model-00001-of-00002.safetensors']).toBe('new');
+    expect(status3['model-00002-of-00002.safetensors']).toBe('reused');
+  });
+
   test('include/exclude apply before anything is fetched', async () => {
     const files = modelFiles(100_000);
     hub.setRepo('org/globs', ['main'], { files: asHubFiles(files) });
@@ -155,5 +200,96 @@ describe('model build hf://ORG/NAME', () => {
     expect(paths).not.toContain('model-00002-of-00002.safetensors');
     const fetched = hub.log.slice(from).map((e) => e.url);
     expect(fetched.some((u) => u.includes('README.md') || u.includes('model-00002'))).toBe(false);
+  });
+
+  test('a transfer reset mid-file resumes from the byte it reached; the layer is the one a clean download makes', async () => {
+    const files = modelFiles();
+    hub.setRepo('org/reset', ['main'], { files: asHubFiles(files) });
+    const clean = json(
+      await build('hf://org/reset', ['--name', 'reset', '--to', `${registry.host}/hub/reset-clean:main`]),
+    );
+    hub.resetCdnAfter(700_000, 3);
+    const before = hub.lfsBytes();
+    const from = hub.log.length;
+    const resumed = json(
+      await build('hf://org/reset', ['--name', 'reset', '--to', `${registry.host}/hub/reset:main`]),
+    );
+    expect(resumed.digest).toBe(clean.digest);
+    // Resumed, not restarted: little more than the two shards came over the wire.
+    expect(hub.lfsBytes() - before).toBeLessThan(2 * 3 * 1024 * 1024 + 3 * 700_000);
+    // Requests after a reset start where the bytes received ended (what was sent, less what the
+    // reset dropped on the way).
+    const cdn = hub.log.slice(from).filter((e) => e.host === 'cdn');
+    expect(cdn.filter((e) => /^bytes=[1-9]\d*-/.test(e.range ?? '')).length).toBeGreaterThanOrEqual(2);
+  });
+
+  test('bytes that differ from the sha256 the Hub lists: a one-line error, nothing tagged', async () => {
+    hub.setRepo('org/liar', ['main'], { files: asHubFiles(modelFiles()) });
+    hub.lie('model-00002-of-00002.safetensors');
+    const run = await build('hf://org/liar', ['--name', 'liar', '--to', `${registry.host}/hub/liar:main`]);
+    expect(run.code).toBe(1);
+    const lines = run.stderr.trim().split('\n');
+    expect(lines.at(-1)).toMatch(
+      /model-00002-of-00002\.safetensors: its bytes hash to sha256:\w+, not the sha256:\w+ its source lists/,
+    );
+    expect((await manifest('hub/liar', 'main')).status).toBe(404);
+    const tags = await fetch(`${registry.url}/v2/hub/liar/tags/list`).then((r) =>
+      r.ok ? r.json() : { tags: [] },
+    );
+    expect((tags as { tags: string[] | null }).tags ?? []).toEqual([]);
+  });
+
+  test('a gated repository: without a token the error names HF_TOKEN; with one it builds, and the token goes to the Hub only', async () => {
+    hub.setRepo('org/gated', ['main'], { files: asHubFiles(modelFiles(200_000)), gated: true });
+    const refused = await build('hf://org/gated', [
+      '--name',
+      'gated',
+      '--to',
+      `${registry.host}/hub/gated:main`,
+    ]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr.trim().split('\n')).toHaveLength(1);
+    expect(refused.stderr).toMatch(/gated or private: set HF_TOKEN to a token that has access/);
+
+    const wrong = await build(
+      'hf://org/gated',
+      ['--name', 'gated', '--to', `${registry.host}/hub/gated:main`],
+      {
+        HF_TOKEN: 'hf_not_the_token',
+      },
+    );
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(/refused the token \(HF_TOKEN\)/);
+    expect(wrong.stderr).not.toContain('hf_not_the_token');
+
+    const from = hub.log.length;
+    const built = await build(
+      'hf://org/gated',
+      ['--name', 'gated', '--to', `${registry.host}/hub/gated:main`],
+      {
+        HF_TOKEN: hub.token,
+      },
+    );
+    expect(json(built).status).toBe('built');
+    const served = hub.log.slice(from);
+    expect(served.some((e) => e.host === 'cdn')).toBe(true);
+    expect(served.filter((e) => e.host === 'cdn').every((e) => !e.authorization)).toBe(true);
+    expect(served.filter((e) => e.host === 'hub').every((e) => e.authorization)).toBe(true);
+    expect(built.stdout + built.stderr).not.toContain(hub.token);
+  });
+
+  test('bad sources: one line each, exit 2 for usage', async () => {
+    const to = ['--name', 'bad', '--to', `${registry.host}/hub/bad:main`];
+    const noRepo = await build('hf://org/does-not-exist', to);
+    expect(noRepo.code).toBe(1);
+    expect(noRepo.stderr.trim().split('\n')).toHaveLength(1);
+    expect(noRepo.stderr).toMatch(/org\/does-not-exist/);
+    const malformed = await build('hf://just-a-name', to);
+    expect(malformed.code).toBe(2);
+    expect(malformed.stderr).toMatch(/hf:\/\/ORG\/NAME/);
+    hub.setRepo('org/empty-after-globs', ['main'], { files: asHubFiles(modelFiles(100_000)) });
+    const nothing = await build('hf://org/empty-after-globs', [...to, '--include', '*.gguf']);
+    expect(nothing.code).toBe(1);
+    expect(nothing.stderr).toMatch(/no files to package after include\/exclude/);
   });
 });
