@@ -66,9 +66,19 @@ export class SpooledUpload implements BlobWriter {
   async write(chunk: Uint8Array): Promise<void> {
     this.hash.update(chunk);
     let at = 0;
-    while (at < chunk.byteLength) {
-      const { bytesWritten } = await this.file.write(chunk, at, chunk.byteLength - at);
-      at += bytesWritten;
+    try {
+      while (at < chunk.byteLength) {
+        const { bytesWritten } = await this.file.write(chunk, at, chunk.byteLength - at);
+        at += bytesWritten;
+      }
+    } catch (err) {
+      const code = errnoCode(err);
+      if (code !== 'ENOSPC' && code !== 'EDQUOT') throw err;
+      // The layer so far is of no use: free the space before saying so.
+      await this.abort();
+      throw new UserError(
+        `no room to spool a layer for its single-PUT upload in ${path.dirname(this.dir)} (${code} after ${this.hash.size - chunk.byteLength + at} bytes): point the temp directory (RUNNER_TEMP in the Action, TMPDIR for the CLI) at a disk with room for one layer per concurrent upload, or lower the concurrency`,
+      );
     }
   }
 

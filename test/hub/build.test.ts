@@ -5,6 +5,7 @@ import { type CliRun, jsonResult, runCli } from '../helpers/cli.ts';
 import { type HubFile, type HubServer, startHubServer } from '../helpers/hub-server.ts';
 import { modelFromFiles } from '../helpers/model.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry-server.ts';
+import { smallTempDir } from '../helpers/tmp.ts';
 
 let hub: HubServer;
 let registry: TestRegistry;
@@ -291,5 +292,62 @@ describe('model build hf://ORG/NAME', () => {
     const nothing = await build('hf://org/empty-after-globs', [...to, '--include', '*.gguf']);
     expect(nothing.code).toBe(1);
     expect(nothing.stderr).toMatch(/no files to package after include\/exclude/);
+  });
+
+  test('a model larger than the temp space: streamed with no file staged; a single-PUT registry spools one layer at a time', async () => {
+    const MiB = 1024 * 1024;
+    const files = { ...modelFiles(3 * MiB), 'model-00003-of-00003.safetensors': randomBytes(3 * MiB) };
+    hub.setRepo('org/big', ['main'], { files: asHubFiles(files) });
+    const temp = await smallTempDir(4 * MiB); // the model is 9 MiB
+    const env = { TMPDIR: temp.dir };
+    const streamed = json(
+      await build('hf://org/big', ['--name', 'big', '--to', `${registry.host}/hub/big:streamed`], env),
+    );
+    expect(streamed.status).toBe('built');
+    expect(temp.peak()).toBe(0);
+
+    const spooled = json(
+      await build(
+        'hf://org/big',
+        [
+          '--name',
+          'big',
+          '--to',
+          `${registry.host}/hub/big-single:main`,
+          '--upload',
+          'single',
+          '--concurrency',
+          '1',
+        ],
+        env,
+      ),
+    );
+    expect(spooled.digest).toBe(streamed.digest);
+    expect(temp.peak()).toBeGreaterThan(3 * MiB); // a layer went through it…
+    expect(temp.peak()).toBeLessThan(4 * MiB); // …one at a time
+
+    if (!temp.capped) return; // without a tmpfs nothing can run out of space
+    // A layer larger than the temp space cannot be spooled: one line that says where and why.
+    hub.setRepo('org/bigger', ['main'], {
+      files: asHubFiles({ ...files, 'model-00003-of-00003.safetensors': randomBytes(5 * MiB) }),
+    });
+    const full = await build(
+      'hf://org/bigger',
+      [
+        '--name',
+        'bigger',
+        '--to',
+        `${registry.host}/hub/bigger:main`,
+        '--upload',
+        'single',
+        '--concurrency',
+        '1',
+      ],
+      env,
+    );
+    expect(full.code).toBe(1);
+    expect(full.stderr.trim().split('\n')).toHaveLength(1);
+    expect(full.stderr).toContain(temp.dir);
+    expect((await manifest('hub/bigger', 'main')).status).toBe(404);
   });
 });
