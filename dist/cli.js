@@ -38373,9 +38373,18 @@ var init_spooled_upload = __esm({
       async write(chunk) {
         this.hash.update(chunk);
         let at = 0;
-        while (at < chunk.byteLength) {
-          const { bytesWritten } = await this.file.write(chunk, at, chunk.byteLength - at);
-          at += bytesWritten;
+        try {
+          while (at < chunk.byteLength) {
+            const { bytesWritten } = await this.file.write(chunk, at, chunk.byteLength - at);
+            at += bytesWritten;
+          }
+        } catch (err) {
+          const code = errnoCode(err);
+          if (code !== "ENOSPC" && code !== "EDQUOT") throw err;
+          await this.abort();
+          throw new UserError(
+            `no room to spool a layer for its single-PUT upload in ${path10.dirname(this.dir)} (${code} after ${this.hash.size - chunk.byteLength + at} bytes): point the temp directory (RUNNER_TEMP in the Action, TMPDIR for the CLI) at a disk with room for one layer per concurrent upload, or lower the concurrency`
+          );
         }
       }
       async commit(expected) {
@@ -41255,6 +41264,9 @@ function weightsDigest(files) {
 function weightsTag(digest, encoding) {
   return `weights-${splitDigest(digest)[1]}.${TAG_SUFFIX[encoding]}`;
 }
+function isWeightsTag(tag, encoding) {
+  return /^weights-[0-9a-f]{64}\./.test(tag) && tag.endsWith(`.${TAG_SUFFIX[encoding]}`) && tag.length === 73 + TAG_SUFFIX[encoding].length;
+}
 var TAG_SUFFIX;
 var init_weights_digest = __esm({
   "src/model/weights-digest.ts"() {
@@ -41950,6 +41962,7 @@ function shrank(file) {
 async function packTarLayer(files, compression, out, ctx) {
   const pipeline = new FramePipeline(files, compression, out, ctx);
   const framer = new TarFramer(ctx.pool, pipeline.emit, ctx.signal);
+  const contentDigests = [];
   try {
     for (const [index, file] of files.entries()) {
       await framer.writeBytes(encodeFileHeader(file, ctx.mtime));
@@ -41966,8 +41979,10 @@ async function packTarLayer(files, compression, out, ctx) {
     await framer.writeZeros(END_OF_ARCHIVE);
     await framer.end();
     await pipeline.drain();
-    for (const [index, file] of files.entries())
-      if (file.expectDigest) checkPromised(file.path, await pipeline.contentDigest(index), file.expectDigest);
+    for (const [index, file] of files.entries()) {
+      contentDigests[index] = await pipeline.contentDigest(index);
+      checkPromised(file.path, contentDigests[index], file.expectDigest);
+    }
   } catch (err) {
     framer.discard();
     await pipeline.drain().catch(() => {
@@ -41977,10 +41992,11 @@ async function packTarLayer(files, compression, out, ctx) {
   }
   const committed = await out.commit();
   const diff = await pipeline.diffId(committed);
-  const packed = [];
-  for (const [index, file] of files.entries()) {
-    packed.push({ path: file.path, size: file.size, digest: await pipeline.contentDigest(index) });
-  }
+  const packed = files.map((file, index) => ({
+    path: file.path,
+    size: file.size,
+    digest: contentDigests[index]
+  }));
   return {
     digest: committed.digest,
     size: committed.size,
@@ -42220,6 +42236,57 @@ var init_pack_layers = __esm({
   }
 });
 
+// src/model/reuse-across-tags.ts
+async function findAcrossTags(target, wanted, digests, encoding, skip, warn, signal) {
+  const found = /* @__PURE__ */ new Map();
+  const open9 = new Set(wanted.filter((l) => l.files.every((f) => digests.has(f.path))));
+  if (open9.size === 0 || !canListTags(target)) return found;
+  let tags;
+  try {
+    tags = (await target.listTags(signal)).filter((t) => isWeightsTag(t, encoding)).sort();
+  } catch (err) {
+    if (signal?.aborted) throw err;
+    warn(
+      `cannot list the tags of ${target.displayName} to reuse layers by content (${errorMessage(err)}); changed layers are packed`
+    );
+    return found;
+  }
+  const take = (artifact) => {
+    if (skip.has(artifact.descriptor.digest)) return;
+    for (const layer of open9) {
+      const match = findReusable(layer, digests, encoding, artifact);
+      if (!match) continue;
+      found.set(layer, { layer: match, artifact: artifact.descriptor });
+      open9.delete(layer);
+    }
+  };
+  for (let i = 0; i < tags.length && open9.size > 0; i += PARALLEL_READS) {
+    const batch = tags.slice(i, i + PARALLEL_READS);
+    const artifacts = await Promise.all(
+      batch.map(
+        (tag) => loadPreviousArtifact(target, tag, signal).catch((err) => {
+          if (err instanceof DamagedArtifactError) return void 0;
+          throw err;
+        })
+      )
+    );
+    for (const artifact of artifacts) if (artifact) take(artifact);
+  }
+  return found;
+}
+var PARALLEL_READS;
+var init_reuse_across_tags = __esm({
+  "src/model/reuse-across-tags.ts"() {
+    "use strict";
+    init_target();
+    init_errors();
+    init_previous();
+    init_reuse();
+    init_weights_digest();
+    PARALLEL_READS = 4;
+  }
+});
+
 // src/model/build.ts
 import { availableParallelism as availableParallelism4 } from "node:os";
 function checkOptions(options) {
@@ -42408,23 +42475,41 @@ async function buildModel(options) {
   }
   const planned = planLayers(files, encoding);
   const records = [];
-  const toPack = [];
+  const reused = (layer, from, status) => ({
+    ...recordBase(layer, encoding, from.files),
+    digest: from.descriptor.digest,
+    size: from.descriptor.size,
+    diffId: from.diffId,
+    status,
+    uncompressedSize: encoding === "raw" ? from.descriptor.size : tarSize(layer.files, mtime),
+    descriptor: from.descriptor
+  });
+  let toPack = [];
   for (const [index, layer] of planned.entries()) {
     const reusable = options.force ? void 0 : findReusable(layer, digests, encoding, previous);
     const status = reusable && await reuseBlob(target, reusable.descriptor, previousSource, signal);
-    if (reusable && status) {
-      records[index] = {
-        ...recordBase(layer, encoding, reusable.files),
-        digest: reusable.descriptor.digest,
-        size: reusable.descriptor.size,
-        diffId: reusable.diffId,
-        status,
-        uncompressedSize: encoding === "raw" ? reusable.descriptor.size : tarSize(layer.files, mtime),
-        descriptor: reusable.descriptor
-      };
-    } else {
-      toPack.push({ index, layer });
+    if (reusable && status) records[index] = reused(layer, reusable, status);
+    else toPack.push({ index, layer });
+  }
+  if (toPack.length > 0 && !options.force) {
+    const skip = new Set(previous && !previousSource ? [previous.descriptor.digest] : []);
+    const elsewhere = await findAcrossTags(
+      target,
+      toPack.map((p) => p.layer),
+      digests,
+      encoding,
+      skip,
+      warn,
+      signal
+    );
+    const stillToPack = [];
+    for (const item of toPack) {
+      const found = elsewhere.get(item.layer);
+      if (found && await target.hasBlob(found.layer.descriptor.digest, signal))
+        records[item.index] = reused(item.layer, found.layer, "reused");
+      else stillToPack.push(item);
     }
+    toPack = stillToPack;
   }
   if (toPack.length > 0) {
     const total = toPack.reduce((s, { layer }) => s + layer.files.reduce((n, f) => n + f.size, 0), 0);
@@ -42521,6 +42606,7 @@ var init_build = __esm({
     init_pack_layers();
     init_previous();
     init_reuse();
+    init_reuse_across_tags();
     init_source();
     init_weights_digest();
     init_build_types();
@@ -42542,7 +42628,7 @@ async function runModelBuild(config, hooks = {}, signal) {
     const reuseFrom = mountSources(opened, config.mountFrom, config.labels.mountFrom);
     const target = config.dryRun ? dryRunTarget(opened) : opened;
     const annotations = hub ? { ...hub.source.annotations, ...config.annotations } : config.annotations;
-    const createdAt = hub && config.sourceDateEpoch === void 0 ? hub.source.committedAt ?? config.createdAt : config.createdAt;
+    const createdAt = hub && config.createdAt === void 0 ? hub.source.committedAt : config.createdAt;
     const result = await buildModel({
       source: hub ? {
         description: `${config.source} (commit ${hub.source.commit.slice(0, 12)})`,
@@ -42709,10 +42795,9 @@ async function modelBuildConfig(raw, edge) {
         ref: hubRef,
         endpoint: hubEndpoint(edge.env),
         ...hfToken ? { token: hfToken } : {},
-        tokenHint: raw.hfToken?.trim() ? edge.name("hfToken") : "HF_TOKEN"
+        tokenHint: hubTokenHint(raw.hfToken, edge)
       }
     } : {},
-    ...epoch !== void 0 ? { sourceDateEpoch: epoch } : {},
     name,
     target,
     tag: targetTag(target) ?? "latest",
@@ -42744,6 +42829,12 @@ async function modelBuildConfig(raw, edge) {
     ...imageForm ? { imageForm } : {},
     labels: { mountFrom: edge.name("mountFrom"), index: edge.name("index") }
   };
+}
+function hubTokenHint(given, edge) {
+  if (given?.trim()) return edge.name("hfToken");
+  if (hfTokenOf(edge.env)) return "HF_TOKEN";
+  const own = edge.name("hfToken");
+  return own === "HF_TOKEN" ? own : `${own} or HF_TOKEN`;
 }
 var DEFAULT_TARGET, DEFAULT_CONCURRENCY;
 var init_model_build2 = __esm({

@@ -6,6 +6,7 @@ import { DEFAULT_TARGET, type RawModelBuild } from '../config/model-build.ts';
 import type { RawPull } from '../config/pull.ts';
 import type { RawRegistry } from '../config/registry.ts';
 import type { Edge, OptionKey } from '../config/values.ts';
+import { isHubRef } from '../hub/hub-ref.ts';
 import { UsageError } from '../util/errors.ts';
 
 /** action.yml's default of the `target` input: the embedded default layout. */
@@ -143,7 +144,8 @@ export function rawModelInputs(read: InputReader, env: NodeJS.ProcessEnv): RawMo
     imageForm: booleanInput(read, 'image-form'),
     hfToken: secretInput(read, 'hf-token'),
     imagePlatforms: text(read, 'image-platforms'),
-    createdAt: createdFromCommit(env),
+    // A Hub revision is dated by its own commit (src/commands/model-build.ts), not the workflow's.
+    createdAt: isHubRef(text(read, 'path') ?? '') ? undefined : createdFromCommit(env),
   };
 }
 

@@ -1,6 +1,7 @@
 import * as core from '@actions/core';
 import { refByDigest, runModelBuild } from '../commands/model-build.ts';
 import { type ModelBuildConfig, modelBuildConfig } from '../config/model-build.ts';
+import { isHubRef } from '../hub/hub-ref.ts';
 import type { BuildEvent } from '../model/build.ts';
 import { formatBytes } from '../util/format.ts';
 import { DigestCacheStore } from './digest-cache-store.ts';
@@ -45,7 +46,7 @@ export async function modelConfigFromInputs(
   const raw = rawModelInputs(read, env);
   const useCache = booleanInput(read, 'cache', true);
   // A Hugging Face source has no local files to cache digests of: the Hub lists them.
-  const local = raw.path !== undefined && !raw.path.startsWith('hf://');
+  const local = raw.path !== undefined && !isHubRef(raw.path);
   const store = useCache && raw.name && local ? new DigestCacheStore(raw.name, raw.path!, env) : undefined;
   const config = await modelBuildConfig(
     {
@@ -68,7 +69,7 @@ export async function runModelCommand(signal: AbortSignal): Promise<void> {
 
   // One log group at a time: the build, then the record step (onRecording switches).
   core.startGroup(`Build ${config.name} → ${config.target.text}${config.dryRun ? ' (dry run)' : ''}`);
-  const { result, ref, indexed } = await runModelBuild(
+  const { result, ref, indexed, hub } = await runModelBuild(
     config,
     {
       ...registryHooks(),
@@ -90,6 +91,10 @@ export async function runModelCommand(signal: AbortSignal): Promise<void> {
     );
     core.setOutput('index-digest', indexed.index.digest);
   }
+  if (hub)
+    core.info(
+      `from ${config.source} at commit ${hub.commit}: ${formatBytes(hub.downloaded)} of LFS files downloaded`,
+    );
   if (result.status === 'skipped') core.notice(`${config.name}: skipped, ${result.reason}`);
   else core.info(`${config.dryRun ? 'would push' : 'pushed'} ${ref}`);
   const reused = result.layers.filter((l) => l.status === 'reused' || l.status === 'mounted').length;
@@ -104,7 +109,14 @@ export async function runModelCommand(signal: AbortSignal): Promise<void> {
   core.setOutput('layers-reused', String(reused));
   core.setOutput(
     'metadata',
-    JSON.stringify({ ...result, ref, dryRun: config.dryRun, bytesUploaded: uploaded, layersReused: reused }),
+    JSON.stringify({
+      ...result,
+      ref,
+      dryRun: config.dryRun,
+      bytesUploaded: uploaded,
+      layersReused: reused,
+      ...(hub ? { hub } : {}),
+    }),
   );
   await core.summary.addRaw(modelSummary(result, ref, config.dryRun, indexed)).write();
 

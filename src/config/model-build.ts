@@ -162,7 +162,7 @@ export async function modelBuildConfig(raw: RawModelBuild, edge: Edge): Promise<
             ref: hubRef,
             endpoint: hubEndpoint(edge.env),
             ...(hfToken ? { token: hfToken } : {}),
-            tokenHint: raw.hfToken?.trim() ? edge.name('hfToken') : 'HF_TOKEN',
+            tokenHint: hubTokenHint(raw.hfToken, edge),
           },
         }
       : {}),
@@ -201,4 +201,12 @@ export async function modelBuildConfig(raw: RawModelBuild, edge: Edge): Promise<
     ...(imageForm ? { imageForm } : {}),
     labels: { mountFrom: edge.name('mountFrom'), index: edge.name('index') },
   };
+}
+
+/** How messages name where the Hub token comes from: the way it was given, else every way to give it. */
+function hubTokenHint(given: string | undefined, edge: Edge): string {
+  if (given?.trim()) return edge.name('hfToken');
+  if (hfTokenOf(edge.env)) return 'HF_TOKEN';
+  const own = edge.name('hfToken');
+  return own === 'HF_TOKEN' ? own : `${own} or HF_TOKEN`;
 }

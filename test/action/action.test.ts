@@ -1,4 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { chmod, cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -8,6 +9,7 @@ import { openRegistryTarget } from '../../src/registry/open-registry.ts';
 import { openRepo, pushBase } from '../compat/kit.ts';
 import { isolatedBuildah } from '../helpers/buildah.ts';
 import { repoRoot } from '../helpers/cli.ts';
+import { startHubServer } from '../helpers/hub-server.ts';
 import { sampleModel } from '../helpers/model.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry-server.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -156,6 +158,58 @@ describe('the bundled action (dist/index.js) against a real registry', () => {
     );
     expect(second.summary).toMatch(/\| skipped \|/);
     expect(second.stdout).toMatch(/::notice::tiny-llm: skipped/);
+  });
+
+  test('path: hf://… with hf-token builds a gated Hub repository, masks the token, and skips the second run', async () => {
+    const hub = await startHubServer();
+    try {
+      const shard = randomBytes(2 * 1024 * 1024);
+      const { sha } = hub.setRepo('org/gated-action', ['main'], {
+        gated: true,
+        lastModified: '2026-11-01T10:00:00.000Z',
+        files: [
+          { path: 'config.json', content: Buffer.from('{"model_type":"llama"}') },
+          { path: 'model.safetensors', content: shard },
+        ],
+      });
+      const inputs = {
+        path: 'hf://org/gated-action',
+        name: 'gated-action',
+        target: `${registry.host}/models/gated-action:main`,
+        'hf-token': hub.token,
+      };
+      const env = { HF_ENDPOINT: hub.url };
+      const first = await runAction(inputs, { env });
+      expect(first.code, first.stdout + first.stderr).toBe(0);
+      expect(first.outputs.skipped).toBe('false');
+      expect(first.stdout).toContain(`::add-mask::${hub.token}`);
+      expect(first.stdout).toContain(
+        `from hf://org/gated-action at commit ${sha}: 2.0 MiB of LFS files downloaded`,
+      );
+      const metadata = JSON.parse(first.outputs.metadata!);
+      expect(metadata.hub).toEqual({ commit: sha, downloaded: shard.length });
+      expect(metadata.created).toBe('2026-11-01T10:00:00Z');
+      const shown = first.stdout
+        .split('\n')
+        .filter((l) => !l.startsWith('::add-mask::'))
+        .join('\n');
+      expect(shown + first.stderr + first.summary + JSON.stringify(first.outputs)).not.toContain(hub.token);
+
+      const before = hub.lfsBytes();
+      const second = await runAction(inputs, { env });
+      expect(second.code, second.stdout + second.stderr).toBe(0);
+      expect(second.outputs.skipped).toBe('true');
+      expect(second.outputs.digest).toBe(first.outputs.digest);
+      expect(hub.lfsBytes()).toBe(before);
+
+      const refused = await runAction({ ...inputs, 'hf-token': '' }, { env });
+      expect(refused.code).toBe(1);
+      expect(failureLines(refused)).toEqual([
+        expect.stringMatching(/gated or private: set input hf-token or HF_TOKEN to a token that has access/),
+      ]);
+    } finally {
+      await hub.stop();
+    }
   });
 
   test('a cache service that does not answer costs a warning, never the build', async () => {
