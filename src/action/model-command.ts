@@ -104,6 +104,7 @@ export async function runModelCommand(signal: AbortSignal): Promise<void> {
   core.setOutput('weights-digest', result.weightsDigest);
   core.setOutput('image-digest', result.image?.digest ?? '');
   core.setOutput('image-ref', result.image ? refByDigest(config.target, result.image.digest) : '');
+  core.setOutput('hub-commit', hub?.commit ?? '');
   core.setOutput('skipped', String(result.status === 'skipped'));
   core.setOutput('bytes-uploaded', String(uploaded));
   core.setOutput('layers-reused', String(reused));

@@ -182,6 +182,7 @@ describe('the bundled action (dist/index.js) against a real registry', () => {
       const first = await runAction(inputs, { env });
       expect(first.code, first.stdout + first.stderr).toBe(0);
       expect(first.outputs.skipped).toBe('false');
+      expect(first.outputs['hub-commit']).toBe(sha);
       expect(first.stdout).toContain(`::add-mask::${hub.token}`);
       expect(first.stdout).toContain(
         `from hf://org/gated-action at commit ${sha}: 2.0 MiB of LFS files downloaded`,
