@@ -20,7 +20,10 @@ export interface BenchInput {
   rounds: number;
   work: string;
   /** Runs the CLI with these arguments; JSON result, wall seconds, peak RSS. */
-  runCli: (args: string[]) => Promise<{ result: Record<string, unknown>; wall: number; rssKiB?: number }>;
+  runCli: (
+    args: string[],
+    env?: NodeJS.ProcessEnv,
+  ) => Promise<{ result: Record<string, unknown>; wall: number; rssKiB?: number }>;
   /** Seconds for a shell script (run asynchronously: the registry lives in this process). */
   shell: (script: string) => Promise<number>;
 }

@@ -1,4 +1,4 @@
-// `npm run bench [-- --size 1GiB --shards 4 --level 3 --frame-sweep --skip-gzip --skip-registry --skip-pull --pull-only --pull-ours-only]`
+// `npm run bench [-- --size 1GiB --shards 4 --level 3 --frame-sweep --skip-gzip --skip-registry --skip-pull --skip-hub --pull-only --pull-ours-only --hub-only]`
 //
 // Packs a synthetic bf16 model (normally distributed values, so it compresses like real weights)
 // and prints one markdown table whose rows were all measured in this run, next to baselines:
@@ -18,6 +18,7 @@ import { createGzip } from 'node:zlib';
 import { chooseCompressor } from '../src/pack/zstd.ts';
 import { formatBytes, parseSize } from '../src/util/format.ts';
 import { rerunTuned } from '../src/util/runtime-tuning.ts';
+import { benchHub } from './bench-hub.ts';
 import { benchPull } from './bench-pull.ts';
 import { benchRegistry } from './bench-registry.ts';
 import { shardName, writeSampleModel, writeShard } from './sample-model.ts';
@@ -41,6 +42,8 @@ const { values } = parseArgs({
     'skip-registry': { type: 'boolean', default: false },
     'skip-pull': { type: 'boolean', default: false },
     'pull-only': { type: 'boolean', default: false },
+    'skip-hub': { type: 'boolean', default: false },
+    'hub-only': { type: 'boolean', default: false },
     'pull-ours-only': { type: 'boolean', default: false },
     rounds: { type: 'string', default: '3' },
     dir: { type: 'string', default: path.join(repo, '.bench') },
@@ -179,6 +182,7 @@ for (const name of ['MODEL_OCI_TUNED', 'UV_THREADPOOL_SIZE', 'GLIBC_TUNABLES']) 
 /** Runs the CLI; returns its JSON result, wall time and peak RSS (KiB, from GNU time when present). */
 function runBuild(
   args: string[],
+  env: NodeJS.ProcessEnv = {},
 ): Promise<{ result: Record<string, unknown>; wall: number; rssKiB?: number }> {
   const rssFile = path.join(work, 'rss.txt');
   const command = hasTimeCommand ? '/usr/bin/time' : process.execPath;
@@ -187,7 +191,7 @@ function runBuild(
     const started = performance.now();
     const child = spawn(command, argv, {
       stdio: ['ignore', 'pipe', 'inherit'],
-      env: cliEnv,
+      env: { ...cliEnv, ...env },
     });
     let out = '';
     child.stdout.on('data', (d: Buffer) => {
@@ -242,6 +246,15 @@ async function main(): Promise<void> {
           oursOnly: values['pull-ours-only'],
         })
       : [];
+  const hubRows = async () =>
+    !values['skip-hub'] && hasTool('docker-registry') && hasTool('curl')
+      ? benchHub({ modelDir, bytes, rounds, work, runCli: runBuild, shell: shellAsync })
+      : [];
+  if (values['hub-only']) {
+    rows.push(...(await hubRows()));
+    printRows(bytes);
+    return;
+  }
   if (values['pull-only']) {
     rows.push(...(await pullRows()));
     printRows(bytes);
@@ -454,6 +467,7 @@ async function main(): Promise<void> {
   }
 
   rows.push(...(await pullRows()));
+  rows.push(...(await hubRows()));
   printRows(bytes);
 }
 

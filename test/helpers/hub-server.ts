@@ -60,6 +60,8 @@ export interface HubServer {
   failNext(count: number, status: number, retryAfterSeconds?: number): void;
   resetCdnAfter(bytes: number, times: number): void;
   lie(path: string): void;
+  /** Redirects downloads to this origin instead of the CDN's own (a throttling proxy in front of it). */
+  redirectCdnVia(origin: string | undefined): void;
   /** Entries per tree page (default 50; small values exercise pagination). */
   pageSize: number;
   stop(): Promise<void>;
@@ -85,6 +87,7 @@ export async function startHubServer(): Promise<HubServer> {
   let resets = { after: 0, times: 0 };
   const token = `hf_test_${Math.random().toString(36).slice(2)}`;
   let cdnUrl = '';
+  let cdnVia: string | undefined;
   let hubUrl = '';
 
   const send = (
@@ -196,7 +199,7 @@ export async function startHubServer(): Promise<HubServer> {
       return send(res, entry, 200, file.content, { etag: `"${file.oid}"`, 'x-repo-commit': stored.sha });
     entry.status = 302;
     res.writeHead(302, {
-      location: `${cdnUrl}/blobs/${file.sha256}?X-Amz-Signature=${Math.random().toString(36).slice(2)}`,
+      location: `${cdnVia ?? cdnUrl}/blobs/${file.sha256}?X-Amz-Signature=${Math.random().toString(36).slice(2)}`,
       'x-linked-etag': `"${file.sha256}"`,
       'x-linked-size': String(file.content.length),
       'x-repo-commit': stored.sha,
@@ -296,6 +299,9 @@ export async function startHubServer(): Promise<HubServer> {
     },
     resetCdnAfter(bytes, times) {
       resets = { after: bytes, times };
+    },
+    redirectCdnVia(origin) {
+      cdnVia = origin;
     },
     lie(path) {
       for (const byRevision of repos.values())
