@@ -1,11 +1,13 @@
 // `model build hf://…` against the local Hub server and a real registry (CNCF Distribution).
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type CliRun, jsonResult, runCli } from '../helpers/cli.ts';
 import { type HubFile, type HubServer, startHubServer } from '../helpers/hub-server.ts';
 import { modelFromFiles } from '../helpers/model.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry-server.ts';
-import { smallTempDir } from '../helpers/tmp.ts';
+import { smallTempDir, tempDir } from '../helpers/tmp.ts';
 
 let hub: HubServer;
 let registry: TestRegistry;
@@ -222,6 +224,13 @@ describe('model build hf://ORG/NAME', () => {
     // reset dropped on the way).
     const cdn = hub.log.slice(from).filter((e) => e.host === 'cdn');
     expect(cdn.filter((e) => /^bytes=[1-9]\d*-/.test(e.range ?? '')).length).toBeGreaterThanOrEqual(2);
+    // The artifact verifies: pulled back (blob, diffID and every file's sha256 checked), the same bytes.
+    const out = path.join(await tempDir(), 'pulled');
+    const pulled = await runCli(['model', 'pull', `${registry.host}/hub/reset:main`, '--to', out, '--json']);
+    expect(pulled.code, pulled.stderr).toBe(0);
+    for (const [name, content] of Object.entries(files))
+      if (name !== '.gitattributes')
+        expect((await readFile(path.join(out, name))).equals(content), name).toBe(true);
   });
 
   test('bytes that differ from the sha256 the Hub lists: a one-line error, nothing tagged', async () => {
@@ -349,5 +358,30 @@ describe('model build hf://ORG/NAME', () => {
     expect(full.stderr.trim().split('\n')).toHaveLength(1);
     expect(full.stderr).toContain(temp.dir);
     expect((await manifest('hub/bigger', 'main')).status).toBe(404);
+  });
+
+  test('into an OCI layout (the embedded default kind of target): built, skipped, and reused across tags', async () => {
+    const files = modelFiles(1024 * 1024);
+    hub.setRepo('org/layout', ['v1'], { files: asHubFiles(files) });
+    const layout = path.join(await tempDir(), 'layout');
+    const one = json(
+      await build('hf://org/layout@v1', ['--name', 'layout', '--to', `oci-layout:${layout}:v1`]),
+    );
+    expect(one.status).toBe('built');
+    const again = json(
+      await build('hf://org/layout@v1', ['--name', 'layout', '--to', `oci-layout:${layout}:v1`]),
+    );
+    expect(again.status).toBe('skipped');
+    hub.setRepo('org/layout', ['v2'], {
+      files: asHubFiles({ ...files, 'model-00001-of-00002.safetensors': randomBytes(1024 * 1024) }),
+    });
+    const before = hub.lfsBytes();
+    const two = json(
+      await build('hf://org/layout@v2', ['--name', 'layout', '--to', `oci-layout:${layout}:v2`]),
+    );
+    expect(hub.lfsBytes() - before).toBe(1024 * 1024);
+    expect(two.layers.filter((l) => l.status === 'reused').map((l) => l.files[0]!.path)).toContain(
+      'model-00002-of-00002.safetensors',
+    );
   });
 });
