@@ -41,6 +41,8 @@ const INPUTS: Record<OptionKey, string> = {
   caFiles: 'ca-file',
   upload: 'upload',
   chunkSize: 'chunk-size',
+  maxLayerSize: 'max-layer-size',
+  uploadTimeLimit: 'upload-time-limit',
   tempDir: 'temp-dir',
   context: 'context',
   dockerfile: 'dockerfile',
@@ -115,6 +117,8 @@ export function rawRegistryInputs(read: InputReader, env: NodeJS.ProcessEnv): Ra
     plainHttp: listInput(read, 'plain-http'),
     caFiles: listInput(read, 'ca-file'),
     upload: text(read, 'upload'),
+    maxLayerSize: text(read, 'max-layer-size'),
+    uploadTimeLimit: text(read, 'upload-time-limit'),
     // Single-PUT uploads spool a layer and base builds work here, not in /tmp (a RAM disk of ~7.8 GB
     // on Ubuntu 26.04 runners).
     tempDir: env.RUNNER_TEMP || undefined,

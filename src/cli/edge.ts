@@ -24,6 +24,8 @@ const FLAGS: Record<OptionKey, string> = {
   caFiles: '--ca-file',
   upload: '--upload',
   chunkSize: '--chunk-size',
+  maxLayerSize: '--max-layer-size',
+  uploadTimeLimit: '--upload-time-limit',
   tempDir: '--temp-dir',
   context: 'the build context',
   dockerfile: '--file',

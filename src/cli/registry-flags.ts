@@ -14,6 +14,8 @@ export const REGISTRY_FLAGS = {
 export const UPLOAD_FLAGS = {
   upload: { type: 'string' as const, default: 'auto' },
   'chunk-size': { type: 'string' as const },
+  'max-layer-size': { type: 'string' as const },
+  'upload-time-limit': { type: 'string' as const },
   'temp-dir': { type: 'string' as const },
 };
 
@@ -24,6 +26,8 @@ export interface RegistryFlagValues {
   'ca-file'?: string[] | undefined;
   upload?: string | undefined;
   'chunk-size'?: string | undefined;
+  'max-layer-size'?: string | undefined;
+  'upload-time-limit'?: string | undefined;
   'temp-dir'?: string | undefined;
   quiet?: boolean | undefined;
 }
@@ -39,6 +43,10 @@ export const REGISTRY_HELP = `Registry options:
 export const UPLOAD_HELP = `Upload options:
   --upload auto|chunked|single  upload strategy (auto: by registry, see docs/registries.md)
   --chunk-size SIZE      bytes per PATCH for chunked uploads (default 8MiB; ghcr.io at most 4MiB)
+  --max-layer-size SIZE  the most one layer may be (default: the registry's, see docs/registries.md);
+                         larger files become part layers
+  --upload-time-limit SECONDS  how long the registry lets one upload run (ghcr.io: 600); parts are
+                         sized to finish in 80% of it at 12.5 MB/s
   --temp-dir DIR         where single-PUT uploads spool a layer and base builds work (default: $TMPDIR)
 `;
 
@@ -77,6 +85,8 @@ export async function rawRegistry(
       caFiles: values['ca-file'] ?? [],
       upload: values.upload,
       chunkSize: values['chunk-size'],
+      maxLayerSize: values['max-layer-size'],
+      uploadTimeLimit: values['upload-time-limit'],
       tempDir: values['temp-dir'],
     },
     passwordFrom,

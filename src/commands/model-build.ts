@@ -5,6 +5,7 @@ import type { HubSourceConfig, ModelBuildConfig } from '../config/model-build.ts
 import { DEFAULT_CONNECTIONS, DEFAULT_PART_SIZE } from '../config/pull.ts';
 import { mountSources, openTarget, withCatalog } from '../connect/targets.ts';
 import { dryRunTarget } from '../content/dry-run-target.ts';
+import { type LayerLimit, layerLimitOf, type Target } from '../content/target.ts';
 import type { TargetRef } from '../content/target-ref.ts';
 import { HubClient } from '../hub/client.ts';
 import { openHubSource } from '../hub/source.ts';
@@ -91,6 +92,7 @@ export async function runModelBuild(
       ...(createdAt ? { createdAt } : {}),
       ...(compression ? { compressor: compression.compressor } : {}),
       ...(config.imageForm ? { imageForm: config.imageForm } : {}),
+      ...layerLimitFor(target, config),
       reuseFrom,
       ...(signal ? { signal } : {}),
       ...(hooks.onEvent ? { onEvent: hooks.onEvent } : {}),
@@ -142,4 +144,15 @@ async function openHub(hub: HubSourceConfig, config: ModelBuildConfig, signal?: 
     await client.close();
     throw err;
   }
+}
+
+/**
+ * The most one layer may be: the registry's (its table entry, or what the user set for it), or for
+ * a layout only what the user set (an artifact built there to be copied to a registry later).
+ */
+function layerLimitFor(target: Target, config: ModelBuildConfig): { layerLimit?: LayerLimit } {
+  const fromTarget = layerLimitOf(target);
+  if (fromTarget) return { layerLimit: fromTarget };
+  const asked = config.storage.registry.upload?.maxLayer;
+  return asked ? { layerLimit: { bytes: asked.bytes, why: `${asked.source} (${asked.bytes} bytes)` } } : {};
 }

@@ -4,7 +4,7 @@ import { UsageError } from '../util/errors.ts';
 import { checkTempDir } from '../util/temp-dir.ts';
 import { defaultTempDir, directIo } from './env.ts';
 import type { StorageConfig } from './types.ts';
-import { choice, type Edge, size } from './values.ts';
+import { choice, type Edge, integer, size } from './values.ts';
 
 /** The registry options as the user gave them, before they are checked. */
 export interface RawRegistry {
@@ -14,6 +14,10 @@ export interface RawRegistry {
   caFiles?: readonly string[];
   upload?: string | undefined;
   chunkSize?: string | undefined;
+  /** The most one blob may be, where the registry table does not know it (a private Harbor). */
+  maxLayerSize?: string | undefined;
+  /** Seconds the registry lets one upload run, where the table does not know it. */
+  uploadTimeLimit?: string | undefined;
   tempDir?: string | undefined;
   /** The token for ghcr.io when nothing else is found (the Action's github-token input); else GITHUB_TOKEN. */
   githubToken?: string | undefined;
@@ -37,6 +41,16 @@ export async function storageConfig(raw: RawRegistry, edge: Edge): Promise<Stora
     max: 1024 * 1024 * 1024,
     words: 'from 256KiB to 1GiB',
   });
+  const maxLayer = size(raw.maxLayerSize, 'maxLayerSize', edge, {
+    min: 1,
+    max: Number.MAX_SAFE_INTEGER,
+    words: 'a size such as 10GB or 64MiB',
+  });
+  const uploadSeconds = integer(raw.uploadTimeLimit, 'uploadTimeLimit', edge, {
+    min: 1,
+    max: 7 * 24 * 3600,
+    fallback: 0,
+  });
   const tempDir = raw.tempDir?.trim()
     ? await checkTempDir(raw.tempDir.trim(), edge.name('tempDir'))
     : defaultTempDir(edge.env);
@@ -50,6 +64,10 @@ export async function storageConfig(raw: RawRegistry, edge: Edge): Promise<Stora
     upload: {
       ...(upload !== 'auto' ? { strategy: upload as UploadStrategy } : {}),
       ...(chunkSize !== undefined ? { chunkSize } : {}),
+      ...(maxLayer !== undefined
+        ? { maxLayer: { bytes: maxLayer, source: `${edge.name('maxLayerSize')}` } }
+        : {}),
+      ...(uploadSeconds > 0 ? { sessionLimitMs: uploadSeconds * 1000 } : {}),
     },
     spoolDir: tempDir,
     hints: edge.hints,

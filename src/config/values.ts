@@ -29,6 +29,8 @@ export type OptionKey =
   | 'caFiles'
   | 'upload'
   | 'chunkSize'
+  | 'maxLayerSize'
+  | 'uploadTimeLimit'
   | 'tempDir'
   | 'context'
   | 'dockerfile'

@@ -10,6 +10,7 @@ import {
   canListTags,
   canMount,
   canReadRanges,
+  layerLimitOf,
   type Target,
 } from './target.ts';
 
@@ -60,6 +61,8 @@ export function dryRunTarget(inner: Target): Target {
       await inner.close?.();
     },
   };
+  const limit = layerLimitOf(inner);
+  if (limit) Object.assign(target, { layerLimit: () => limit });
   if (canListTags(inner))
     Object.assign(target, { listTags: (signal?: AbortSignal) => inner.listTags(signal) });
   if (canFetchReference(inner))

@@ -110,6 +110,22 @@ export interface RangeReader {
   ): Promise<AsyncIterable<Uint8Array>>;
 }
 
+/** The most bytes one blob may have in a target, and why (a registry's documented limit). */
+export interface LayerLimit {
+  bytes: number;
+  why: string;
+}
+
+/** A target that caps the size of one blob (registries do); builds split files to fit it. */
+export interface LayerLimiter {
+  layerLimit(): LayerLimit | undefined;
+}
+
+export function layerLimitOf(target: Target): LayerLimit | undefined {
+  const limiter = target as Partial<LayerLimiter>;
+  return typeof limiter.layerLimit === 'function' ? limiter.layerLimit() : undefined;
+}
+
 export function canReadRanges(target: Target): target is Target & RangeReader {
   return typeof (target as Partial<RangeReader>).fetchBlobRange === 'function';
 }

@@ -116,11 +116,11 @@ export async function openHubSource(options: HubSourceOptions): Promise<HubSourc
         size,
         executable: false,
         digest: entry.sha256,
-        open: async () =>
+        open: async (range) =>
           streamReader(
             fetchRangesInParallel(
-              size,
-              0,
+              range?.end ?? size,
+              range?.start ?? 0,
               async (start, end, partSignal) => client.fileRange(ref.repo, sha, path, start, end, partSignal),
               {
                 partSize: options.partSize,
@@ -153,7 +153,7 @@ export async function openHubSource(options: HubSourceOptions): Promise<HubSourc
       size: bytes.length,
       executable: false,
       digest,
-      open: async () => memoryReader(bytes),
+      open: async (range) => memoryReader(range ? bytes.subarray(range.start, range.end) : bytes),
     });
   }
   if (files.length === 0) {

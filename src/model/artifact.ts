@@ -11,6 +11,7 @@ import {
   OCI_MANIFEST,
   parseModelLayerMediaType,
 } from '../oci/media-types.ts';
+import { encodePart, type PartInfo } from './parts.ts';
 import type { DigestedFile } from './weights-digest.ts';
 
 /** ModelPack `config.config`: what we can tell about the model from its files. */
@@ -30,6 +31,8 @@ export interface LayerRecord {
   digest: Digest;
   size: number;
   diffId: Digest;
+  /** A part layer's place in its file (its whole-file digest filled in). */
+  part?: PartInfo;
 }
 
 // Go's encoding of FileMetadata.Typeflag (a byte): '0' regular file, '5' directory.
@@ -119,6 +122,7 @@ function layerAnnotations(layer: LayerRecord, mtime: number): Record<string, str
   annotations[ANNOTATION.layerFiles] = JSON.stringify(
     layer.files.map((f) => ({ path: f.path, size: f.size, digest: f.digest })),
   );
+  if (layer.part) annotations[ANNOTATION.part] = encodePart(layer.part);
   return annotations;
 }
 

@@ -5,6 +5,7 @@ import type { LayerEncoding, LayerKind } from '../oci/media-types.ts';
 import type { FrameCompressor } from '../pack/zstd.ts';
 import type { CacheMatch } from './digest-cache.ts';
 import type { PublishedImageForm } from './image-form.ts';
+import type { LayerLimit } from './parts.ts';
 import type { SourceFile } from './source.ts';
 import type { DigestedFile } from './weights-digest.ts';
 
@@ -73,6 +74,11 @@ export interface BuildOptions {
    * index tagged `<tag>-image`): what containerd and Kubernetes image volumes load. Tar encodings only.
    */
   imageForm?: { platforms: readonly Platform[] };
+  /**
+   * The most bytes one layer may have in the target (a registry's limit): a file whose layer could
+   * exceed it becomes part layers (model/parts.ts).
+   */
+  layerLimit?: LayerLimit;
   signal?: AbortSignal;
   onEvent?: (event: BuildEvent) => void;
 }

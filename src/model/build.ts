@@ -7,6 +7,7 @@ import type { ImageManifest } from '../oci/manifest.ts';
 import { ANNOTATION } from '../oci/media-types.ts';
 import { checkTag } from '../oci/reference.ts';
 import { hashFiles } from '../pack/file-hasher.ts';
+import { checkPromised } from '../pack/source-reader.ts';
 import { chooseCompressor, MAX_LEVEL, MIN_LEVEL } from '../pack/zstd.ts';
 import { UsageError } from '../util/errors.ts';
 import { buildArtifact, layerDescriptor, layerTitle } from './artifact.ts';
@@ -31,9 +32,9 @@ import {
   type PreviousArtifact,
   type PreviousLayer,
 } from './previous.ts';
-import { findReusable, recordBase, reportReused, tarSize } from './reuse.ts';
+import { findReusable, learnPartDigests, recordBase, reportReused, tarSize, withPart } from './reuse.ts';
 import { findAcrossTags } from './reuse-across-tags.ts';
-import { scanModelDir } from './source.ts';
+import { type SourceFile, scanModelDir } from './source.ts';
 import { type DigestedFile, weightsDigest, weightsTag } from './weights-digest.ts';
 
 export * from './build-types.ts';
@@ -166,6 +167,19 @@ export async function buildModel(options: BuildOptions): Promise<BuildResult> {
       ...(options.runtime ? { [ANNOTATION.runtimeRequires]: normaliseRuntime(options.runtime) } : {}),
     },
   };
+  const frameSize = options.frameSize ?? DEFAULT_FRAME_SIZE;
+  // Planned before anything is read: a file that cannot fit the target's layers even split, or a
+  // split model asked for in the image form, fails here.
+  const planned = planLayers(
+    files,
+    encoding,
+    options.layerLimit ? { limit: options.layerLimit, frameSize, mtime } : undefined,
+  );
+  const split = planned.filter((l) => l.part);
+  if (split.length > 0 && options.imageForm)
+    throw new UsageError(
+      `${split[0]!.part!.path} is split into ${split[0]!.part!.count} part layers to fit ${options.layerLimit!.why}; the image form cannot hold a file in several layers (a runtime would unpack the parts as separate files): build without the image form and deliver the model with model pull, which reassembles it`,
+    );
   const cacheOption = root === undefined ? false : options.digestCache;
   const cache = cacheOption
     ? await DigestCache.load(
@@ -178,7 +192,7 @@ export async function buildModel(options: BuildOptions): Promise<BuildResult> {
   // Digests the source vouches for (Hub metadata) need no reading; the packer checks them.
   for (const f of files) if (f.digest) digests.set(f.path, f.digest);
   if (cache && !options.verify) {
-    for (const f of files) {
+    for (const f of [...files, ...split.map((l) => l.files[0]!)]) {
       const d = f.statKey && cache.lookup(f.path, f.statKey);
       if (d) digests.set(f.path, d);
     }
@@ -197,7 +211,13 @@ export async function buildModel(options: BuildOptions): Promise<BuildResult> {
   // (cheap), so an unchanged model is recognised without packing. When one did change, it is read
   // again to be packed. Other unknown files cannot match it and are hashed while they are packed,
   // in the same single read.
-  const unknown = files.filter((f) => !digests.has(f.path));
+  learnPartDigests(previous, split, digests);
+  const partsOf = new Map<string, PlannedLayer[]>();
+  for (const l of split) partsOf.set(l.part!.path, [...(partsOf.get(l.part!.path) ?? []), l]);
+  // A split file the previous artifact holds (same size) is hashed first with its parts, so the
+  // parts that did not change are found and only the others packed.
+  const partsUnknown = (f: SourceFile) => partsOf.get(f.path)?.some((l) => !digests.has(l.files[0]!.path));
+  const unknown = files.filter((f) => !digests.has(f.path) || (f.digest === undefined && partsUnknown(f)));
   const hashFirst = unknown.filter((f) => previous?.sizes.get(f.path) === f.size);
   let bytesRead = 0;
   if (hashFirst.length > 0) {
@@ -208,10 +228,23 @@ export async function buildModel(options: BuildOptions): Promise<BuildResult> {
       message: `hashing ${hashFirst.length} file(s) the previous artifact may hold`,
     });
     const progress = new Progress('hash', total, emit);
-    const hashed = await hashFiles(hashFirst, availableParallelism(), signal, progress.add);
+    const inputs = hashFirst.map((f) => {
+      const parts = partsOf.get(f.path);
+      return parts
+        ? { ...f, parts: parts.map((l) => ({ start: l.part!.offset, end: l.part!.offset + l.part!.size })) }
+        : f;
+    });
+    const hashed = await hashFiles(inputs, availableParallelism(), signal, progress.add);
     hashFirst.forEach((f, i) => {
-      digests.set(f.path, hashed[i]!);
-      if (f.statKey) cache?.record(f.path, f.statKey, hashed[i]!);
+      const { digest, parts } = hashed[i]!;
+      checkPromised(f.path, digest, f.digest);
+      digests.set(f.path, digest);
+      if (f.statKey) cache?.record(f.path, f.statKey, digest);
+      partsOf.get(f.path)?.forEach((l, k) => {
+        const part = l.files[0]!;
+        digests.set(part.path, parts![k]!);
+        if (part.statKey) cache?.record(part.path, part.statKey, parts![k]!);
+      });
     });
     bytesRead += total;
   }
@@ -293,7 +326,6 @@ export async function buildModel(options: BuildOptions): Promise<BuildResult> {
     if (skipped) return skipped;
   }
 
-  const planned = planLayers(files, encoding);
   const records: (PackedRecord & { descriptor?: Descriptor })[] = [];
   const reused = (layer: PlannedLayer, from: PreviousLayer, status: 'reused' | 'mounted' | 'new') => ({
     ...recordBase(layer, encoding, from.files),
@@ -343,7 +375,7 @@ export async function buildModel(options: BuildOptions): Promise<BuildResult> {
         encoding,
         compressor: options.compressor ?? chooseCompressor().compressor,
         level: options.level ?? DEFAULT_LEVEL,
-        frameSize: options.frameSize ?? DEFAULT_FRAME_SIZE,
+        frameSize,
         concurrency: options.concurrency ?? 2,
         mtime,
         digests,
@@ -367,11 +399,12 @@ export async function buildModel(options: BuildOptions): Promise<BuildResult> {
   }
 
   emit({ type: 'phase', phase: 'record', message: `writing manifest to ${target.displayName}` });
+  for (const r of records) if (r.part) r.part.fileDigest = digests.get(r.part.path)!;
   const artifact = buildArtifact({
     ...metadata,
     encoding,
     weightsDigest: weights,
-    layers: records.map((r) => r.descriptor ?? layerDescriptor(r, mtime)),
+    layers: records.map((r) => (r.descriptor ? withPart(r.descriptor, r.part) : layerDescriptor(r, mtime))),
     diffIds: records.map((r) => r.diffId),
   });
   const config = await target.putBlob(artifact.config.descriptor, artifact.config.bytes, signal);

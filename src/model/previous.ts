@@ -14,12 +14,15 @@ import {
   parseJson,
 } from '../oci/validate.ts';
 import { UserError } from '../util/errors.ts';
+import { type PartInfo, parsePart } from './parts.ts';
 import type { DigestedFile } from './weights-digest.ts';
 
 export interface PreviousLayer {
   descriptor: Descriptor;
   diffId: Digest;
   files: DigestedFile[];
+  /** A part layer's place in its file. */
+  part?: PartInfo;
 }
 
 /** A model artifact this tool built earlier, as far as reuse and skipping need it. */
@@ -29,7 +32,7 @@ export interface PreviousArtifact {
   weightsDigest: string | undefined;
   encoding: string | undefined;
   layers: PreviousLayer[];
-  /** path → size, for every file the artifact holds. */
+  /** path → size, for every file the artifact holds (a split file by its own path and whole size). */
   sizes: Map<string, number>;
 }
 
@@ -101,7 +104,10 @@ export async function loadPreviousArtifact(
     for (const [i, layer] of manifest.layers.entries()) {
       const files = readFiles(layer.annotations![ANNOTATION.layerFiles]!, `layers[${i}] files`);
       for (const f of files) sizes.set(f.path, f.size);
-      layers.push({ descriptor: layer, diffId: diffIds[i]!, files });
+      const partText = layer.annotations?.[ANNOTATION.part];
+      const part = partText === undefined ? undefined : parsePart(partText, `layers[${i}] part`);
+      if (part) sizes.set(part.path, part.fileSize);
+      layers.push({ descriptor: layer, diffId: diffIds[i]!, files, ...(part ? { part } : {}) });
     }
     return {
       descriptor,

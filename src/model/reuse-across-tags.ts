@@ -10,7 +10,7 @@ import {
   type PreviousArtifact,
   type PreviousLayer,
 } from './previous.ts';
-import { findReusable } from './reuse.ts';
+import { findReusable, learnPartDigests } from './reuse.ts';
 import { isWeightsTag } from './weights-digest.ts';
 
 /** Artifacts read at most, in parallel, while looking for layers under other tags. */
@@ -46,8 +46,11 @@ export async function findAcrossTags(
   signal?: AbortSignal,
 ): Promise<Map<PlannedLayer, FoundElsewhere>> {
   const found = new Map<PlannedLayer, FoundElsewhere>();
-  // Only layers whose every file's digest is known before packing can be looked for.
-  const open = new Set(wanted.filter((l) => l.files.every((f) => digests.has(f.path))));
+  // Only layers whose every file's digest is known before packing can be looked for — for a part
+  // layer, the whole file's digest is enough (learnPartDigests).
+  const open = new Set(
+    wanted.filter((l) => l.files.every((f) => digests.has(f.path)) || (l.part && digests.has(l.part.path))),
+  );
   if (open.size === 0 || !canListTags(target)) return found;
   let tags: string[];
   try {
@@ -61,6 +64,7 @@ export async function findAcrossTags(
   }
   const take = (artifact: PreviousArtifact) => {
     if (skip.has(artifact.descriptor.digest)) return;
+    learnPartDigests(artifact, [...open], digests);
     for (const layer of open) {
       const match = findReusable(layer, digests, encoding, artifact);
       if (!match) continue;

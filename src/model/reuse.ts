@@ -1,3 +1,4 @@
+import type { Descriptor } from '../oci/descriptor.ts';
 import type { Digest } from '../oci/digest.ts';
 import {
   ANNOTATION,
@@ -8,6 +9,7 @@ import {
 import { END_OF_ARCHIVE, entrySize, type TarFileMeta } from '../pack/tar-header.ts';
 import type { LayerReport } from './build-types.ts';
 import type { PlannedLayer } from './layers.ts';
+import { encodePart, type PartInfo } from './parts.ts';
 import type { PreviousArtifact, PreviousLayer } from './previous.ts';
 import type { DigestedFile } from './weights-digest.ts';
 
@@ -48,6 +50,7 @@ export function recordBase(layer: PlannedLayer, encoding: LayerEncoding, files: 
     untested: layer.untested,
     files,
     executable: layer.files.length === 1 && layer.files[0]!.executable,
+    ...(layer.part ? { part: { ...layer.part } } : {}),
   };
 }
 
@@ -70,4 +73,39 @@ export function reportReused(layer: PreviousLayer, encoding: LayerEncoding, mtim
     status: 'reused',
     files: layer.files,
   };
+}
+
+/**
+ * Part digests an earlier artifact vouches for: where it holds a file of the same whole digest
+ * split into parts of the same names and sizes, those parts are the same bytes (the whole file is
+ * the same, and a part's name and size fix its range). So an unchanged split file — a Hub file
+ * known by its sha256 — finds its part layers without reading a byte.
+ */
+export function learnPartDigests(
+  artifact: PreviousArtifact | undefined,
+  planned: readonly PlannedLayer[],
+  digests: Map<string, Digest>,
+): void {
+  if (!artifact) return;
+  for (const layer of planned) {
+    const part = layer.part;
+    const file = layer.files[0];
+    const whole = part && digests.get(part.path);
+    if (!part || !file || !whole || digests.has(file.path)) continue;
+    const match = artifact.layers.find(
+      (p) =>
+        p.part?.path === part.path &&
+        p.part.fileDigest === whole &&
+        p.files.length === 1 &&
+        p.files[0]!.path === file.path &&
+        p.files[0]!.size === file.size,
+    );
+    if (match) digests.set(file.path, match.files[0]!.digest);
+  }
+}
+
+/** A reused part layer's descriptor, its part annotation rewritten for this artifact (the whole file may differ). */
+export function withPart(descriptor: Descriptor, part: PartInfo | undefined): Descriptor {
+  if (!part) return descriptor;
+  return { ...descriptor, annotations: { ...descriptor.annotations, [ANNOTATION.part]: encodePart(part) } };
 }

@@ -2,7 +2,7 @@ import { type BigIntStats, constants } from 'node:fs';
 import { access, type FileHandle, lstat, readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Digest } from '../oci/digest.ts';
-import { openLocal, type SourceReader } from '../pack/source-reader.ts';
+import { type ByteRange, openLocal, type SourceReader, windowed } from '../pack/source-reader.ts';
 import { errnoCode, UserError } from '../util/errors.ts';
 
 /** What identifies a file's state cheaply: if none of it changed, the content did not either. */
@@ -26,7 +26,8 @@ export interface SourceFile {
    * when it was fetched): known without reading the file, and checked when it is packed.
    */
   digest?: Digest;
-  open(): Promise<SourceReader>;
+  /** Reads the file, or only `[start, end)` of it (a part layer), positions then relative to start. */
+  open(range?: ByteRange): Promise<SourceReader>;
 }
 
 export interface ScanOptions {
@@ -206,7 +207,10 @@ export async function scanModelDir(
         size: Number(full.size),
         executable: (Number(full.mode) & 0o111) !== 0,
         statKey: statKeyOf(full),
-        open: () => openLocal(abs, (handle) => checkUnchanged(file, handle)),
+        open: async (range) => {
+          const reader = await openLocal(abs, (handle) => checkUnchanged(file, handle));
+          return range ? windowed(reader, range) : reader;
+        },
       };
       files.push(file);
     }

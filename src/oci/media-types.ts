@@ -39,6 +39,8 @@ export const ANNOTATION = {
   weightsDigest: 'io.model-oci.weights.digest',
   encoding: 'io.model-oci.encoding',
   layerFiles: 'io.model-oci.files',
+  /** On a part layer: which bytes of which file it holds (docs/artifact-format.md, part layers). */
+  part: 'io.model-oci.part',
   /** On a model artifact: the runtime it needs, `<name> <semver range>` (docs/compat-index.md). */
   runtimeRequires: 'io.model-oci.runtime.requires',
   /** On a base image: the runtime it provides, name and version. */

@@ -2,9 +2,16 @@ import type { Digest } from '../oci/digest.ts';
 import { throwIfAborted, UserError } from '../util/errors.ts';
 import { HashWorker } from '../util/hash-worker.ts';
 import { mapConcurrent } from '../util/limiter.ts';
-import type { ReadableFile } from './source-reader.ts';
+import type { ByteRange, ReadableFile } from './source-reader.ts';
 
-export type HashInput = ReadableFile;
+/** A file to hash; with `parts`, the sha256 of each of those consecutive ranges too (part layers). */
+export type HashInput = ReadableFile & { parts?: readonly ByteRange[] };
+
+export interface HashedFile {
+  digest: Digest;
+  /** One per range of `parts`, in order. */
+  parts?: Digest[];
+}
 
 const CHUNK = 4 * 1024 * 1024;
 
@@ -18,20 +25,30 @@ async function hashOne(
   buffers: [Buffer, Buffer],
   signal?: AbortSignal,
   onProgress?: (bytes: number) => void,
-): Promise<Digest> {
+): Promise<HashedFile> {
   const id = worker.create();
+  const ranges = file.parts ?? [];
+  const partIds = ranges.map(() => worker.create());
   const handle = await file.open();
   try {
     let position = 0;
     let turn = 0;
+    let part = 0;
     const inflight: [Promise<void>, Promise<void>] = [Promise.resolve(), Promise.resolve()];
     while (position < file.size) {
       throwIfAborted(signal);
       const buffer = buffers[turn]!;
       await inflight[turn]; // the worker is done with this buffer
-      const { bytesRead } = await handle.read(buffer, 0, Math.min(CHUNK, file.size - position), position);
+      // Reads stop at part boundaries, so each read belongs to one part.
+      while (part < ranges.length - 1 && position >= ranges[part]!.end) part++;
+      const stop = ranges.length > 0 ? Math.min(ranges[part]!.end, file.size) : file.size;
+      const { bytesRead } = await handle.read(buffer, 0, Math.min(CHUNK, stop - position), position);
       if (bytesRead === 0) break;
-      const update = worker.update(id, [buffer.subarray(0, bytesRead)]);
+      const piece = buffer.subarray(0, bytesRead);
+      const update = Promise.all([
+        worker.update(id, [piece]),
+        ...(ranges.length > 0 ? [worker.update(partIds[part]!, [piece])] : []),
+      ]).then(() => {});
       update.catch(() => {}); // awaited before the buffer is reused, or below
       inflight[turn] = update;
       position += bytesRead;
@@ -47,7 +64,10 @@ async function hashOne(
     await handle.close();
   }
   const { digest } = await worker.digest(id);
-  return digest;
+  if (ranges.length === 0) return { digest };
+  const parts: Digest[] = [];
+  for (const partId of partIds) parts.push((await worker.digest(partId)).digest);
+  return { digest, parts };
 }
 
 /** Hashes files on `lanes` worker threads at once (one per core is the useful most). */
@@ -56,7 +76,7 @@ export async function hashFiles(
   lanes: number,
   signal?: AbortSignal,
   onProgress?: (bytes: number) => void,
-): Promise<Digest[]> {
+): Promise<HashedFile[]> {
   const count = Math.max(1, Math.min(lanes, files.length));
   const workers = Array.from({ length: count }, () => ({
     worker: new HashWorker(),

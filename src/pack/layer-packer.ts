@@ -18,6 +18,11 @@ export interface PackInput extends TarFileMeta {
    * layer is committed, so bytes that differ never become a blob.
    */
   expectDigest?: Digest;
+  /**
+   * A hash (in the context's hasher) that also gets this file's bytes: the whole file's sha256
+   * over the part layers of one file, packed one after the other.
+   */
+  chainHash?: number;
 }
 
 export interface PackedFile {
@@ -88,9 +93,11 @@ class FramePipeline {
     const hashing: Promise<void>[] = [];
     if (this.tarHashId !== undefined) hashing.push(this.ctx.hasher.update(this.tarHashId, [view]));
     for (const segment of frame.segments) {
+      const bytes = frame.buffer.subarray(segment.start, segment.end);
       const id = this.contentHashIds[segment.file];
-      if (id !== undefined)
-        hashing.push(this.ctx.hasher.update(id, [frame.buffer.subarray(segment.start, segment.end)]));
+      if (id !== undefined) hashing.push(this.ctx.hasher.update(id, [bytes]));
+      const chain = this.files[segment.file]!.chainHash;
+      if (chain !== undefined) hashing.push(this.ctx.hasher.update(chain, [bytes]));
     }
     const compression = this.compression;
     const output =
@@ -205,6 +212,8 @@ export async function packRawBlob(file: PackInput, out: BlobWriter, ctx: PackCon
         const buffer = Buffer.allocUnsafe(Math.min(RAW_READ_SIZE, file.size - position));
         const { bytesRead } = await reader.read(buffer, 0, buffer.length, position);
         if (bytesRead === 0) throw shrank(file);
+        if (file.chainHash !== undefined)
+          await ctx.hasher.update(file.chainHash, [buffer.subarray(0, bytesRead)]);
         await out.write(buffer.subarray(0, bytesRead));
         position += bytesRead;
         ctx.onProgress?.(bytesRead);

@@ -13,6 +13,30 @@ export interface SourceReader {
   close(): Promise<void>;
 }
 
+/** Bytes `[start, end)` of a file: what a part layer holds. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+/**
+ * A reader over `[start, end)` of another (random-access) reader: positions are relative to
+ * `start`, and nothing past `end` is read.
+ */
+export function windowed(reader: SourceReader, range: ByteRange): SourceReader {
+  return {
+    read: (buffer, offset, length, position) =>
+      reader.read(
+        buffer,
+        offset,
+        Math.max(0, Math.min(length, range.end - range.start - position)),
+        range.start + position,
+      ),
+    checkUnchanged: () => reader.checkUnchanged(),
+    close: () => reader.close(),
+  };
+}
+
 /** A file to pack or hash, by whatever opens it. */
 export interface ReadableFile {
   path: string;

@@ -306,6 +306,11 @@ export class RegistryTarget implements Target, TagLister, ReferenceFetcher, Blob
     }
   }
 
+  /** The registry's blob size limit (upload-policy.ts), which builds split files to fit. */
+  layerLimit(): { bytes: number; why: string } | undefined {
+    return this.policy.layerLimit;
+  }
+
   listTags(signal?: AbortSignal): Promise<string[]> {
     return listTags(this.client, this.repository, this.displayName, signal);
   }

@@ -9,7 +9,15 @@ export interface UploadPolicy {
   sessionLimitMs?: number;
   /** Why this policy applies, for logs. */
   reason: string;
+  /** The most bytes one blob may have there (its own limit, or what its upload time limit allows). */
+  layerLimit?: { bytes: number; why: string };
 }
+
+/**
+ * The slowest upload rate parts are sized for where a registry limits an upload's time: 100 Mbit/s,
+ * with a fifth of the time left as margin. GitHub-hosted runners reach several times that.
+ */
+export const MIN_UPLOAD_BYTES_PER_SECOND = 12_500_000;
 
 const MiB = 1024 * 1024;
 /** Large enough that a PATCH round trip costs little; 4 uploads × 2 buffers of it add 64 MiB at most. */
@@ -23,6 +31,8 @@ interface PolicyRule {
   /** The most a PATCH may carry there; an override cannot go above it. */
   maxChunk?: number;
   sessionLimitMs?: number;
+  /** The largest blob it takes, and where that is documented. */
+  maxLayer?: { bytes: number; source: string };
   reason: string;
 }
 
@@ -34,6 +44,7 @@ const RULES: readonly PolicyRule[] = [
     chunkSize: 4 * MiB,
     maxChunk: 4 * MiB,
     sessionLimitMs: 10 * 60_000,
+    maxLayer: { bytes: 10 * 1000 ** 3, source: 'GitHub Packages docs: 10 GB per layer' },
     reason: 'ghcr.io refuses a PATCH over 4 MiB (416) and cuts a single upload off after 10 minutes',
   },
   {
@@ -42,9 +53,22 @@ const RULES: readonly PolicyRule[] = [
     reason: 'Google Artifact Registry has no chunked upload',
   },
   {
-    matches: (h) => /\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$/.test(h) || h === 'public.ecr.aws',
+    matches: (h) => /\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$/.test(h),
     strategy: 'single',
+    maxLayer: { bytes: 52_000 * MiB, source: 'Amazon ECR service quotas: layer size 52,000 MiB' },
     reason: 'ECR reports stale ranges on chunked PATCH',
+  },
+  {
+    matches: (h) => h === 'public.ecr.aws',
+    strategy: 'single',
+    maxLayer: { bytes: 10_000 * MiB, source: 'Amazon ECR Public service quotas: layer size 10,000 MiB' },
+    reason: 'ECR reports stale ranges on chunked PATCH',
+  },
+  {
+    matches: (h) => h === 'quay.io',
+    strategy: 'chunked',
+    maxLayer: { bytes: 20 * 1000 ** 3, source: 'quay.io: 20 GB per layer' },
+    reason: 'chunked uploads resume after a dropped connection',
   },
 ];
 
@@ -53,6 +77,8 @@ export interface UploadOverride {
   chunkSize?: number;
   /** A registry's upload time limit where the table does not know it (e.g. a proxy in front). */
   sessionLimitMs?: number;
+  /** A registry's blob size limit where the table does not know it (a private Harbor), named for messages. */
+  maxLayer?: { bytes: number; source: string };
 }
 
 /** The policy for a registry host: the table above, then the user's override within its limits. */
@@ -67,5 +93,37 @@ export function uploadPolicyFor(host: string, override: UploadOverride = {}): Up
     ? `upload strategy ${override.strategy} was asked for`
     : (rule?.reason ?? 'chunked uploads resume after a dropped connection');
   const sessionLimitMs = override.sessionLimitMs ?? rule?.sessionLimitMs;
-  return { strategy, chunkSize, ...(sessionLimitMs !== undefined ? { sessionLimitMs } : {}), reason };
+  const layerLimit = layerLimitFor(name, override.maxLayer ?? rule?.maxLayer, sessionLimitMs);
+  return {
+    strategy,
+    chunkSize,
+    ...(sessionLimitMs !== undefined ? { sessionLimitMs } : {}),
+    reason,
+    ...(layerLimit ? { layerLimit } : {}),
+  };
+}
+
+const gb = (bytes: number) => `${(bytes / 1e9).toFixed(bytes < 1e9 ? 3 : 1)} GB`;
+
+/** The smaller of the size limit and what the time limit lets through at the slowest planned rate. */
+function layerLimitFor(
+  host: string,
+  size: { bytes: number; source: string } | undefined,
+  sessionLimitMs: number | undefined,
+): { bytes: number; why: string } | undefined {
+  const bySize = size && {
+    bytes: size.bytes,
+    why: `the layer limit of ${host}, ${gb(size.bytes)} (${size.source})`,
+  };
+  const seconds = sessionLimitMs === undefined ? undefined : sessionLimitMs / 1000;
+  const byTime =
+    seconds === undefined
+      ? undefined
+      : {
+          bytes: Math.floor(seconds * 0.8 * MIN_UPLOAD_BYTES_PER_SECOND),
+          why: `the upload time limit of ${host}, ${seconds} s (${gb(seconds * 0.8 * MIN_UPLOAD_BYTES_PER_SECOND)} in 80% of it at ${MIN_UPLOAD_BYTES_PER_SECOND / 1e6} MB/s)`,
+        };
+  if (!bySize) return byTime;
+  if (!byTime) return bySize;
+  return byTime.bytes < bySize.bytes ? byTime : bySize;
 }

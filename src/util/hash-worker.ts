@@ -20,6 +20,13 @@ const WORKER_SOURCE = `
     } else if (m.op === 'peek') {
       const h = hashes.get(m.id) ?? { hash: createHash('sha256'), size: 0 };
       parentPort.postMessage({ op: 'digest', seq: m.seq, digest: 'sha256:' + h.hash.copy().digest('hex'), size: h.size });
+    } else if (m.op === 'fork') {
+      const h = hashes.get(m.id) ?? { hash: createHash('sha256'), size: 0 };
+      hashes.set(m.to, { hash: h.hash.copy(), size: h.size });
+      parentPort.postMessage({ op: 'ack', seq: m.seq });
+    } else if (m.op === 'drop') {
+      hashes.delete(m.id);
+      parentPort.postMessage({ op: 'ack', seq: m.seq });
     } else if (m.op === 'digest') {
       const h = hashes.get(m.id) ?? { hash: createHash('sha256'), size: 0 };
       hashes.delete(m.id);
@@ -87,6 +94,18 @@ export class HashWorker {
   async peek(id: number): Promise<{ digest: Digest; size: number }> {
     const reply = await this.send({ op: 'peek', id });
     return { digest: reply.digest!, size: reply.size! };
+  }
+
+  /** A new id that starts where `id` is now (both go on separately): a checkpoint to go back to. */
+  async fork(id: number): Promise<number> {
+    const to = this.create();
+    await this.send({ op: 'fork', id, to });
+    return to;
+  }
+
+  /** Forgets a hash without finishing it. */
+  async drop(id: number): Promise<void> {
+    await this.send({ op: 'drop', id });
   }
 
   async digest(id: number): Promise<{ digest: Digest; size: number }> {
