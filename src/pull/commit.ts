@@ -28,8 +28,13 @@ async function lstatOrUndefined(file: string) {
  * recorded in the stat cache so the next pull knows it without reading it. Folders and links that
  * stay inside come after their files. The folders are synced so the renames survive a crash.
  */
+/** What commit needs of an entry: files by their staged temp path. */
+export type CommitEntry =
+  | (Omit<Extract<ExtractedEntry, { kind: 'file' }>, 'staged'> & { staged: { tempPath: string } })
+  | Exclude<ExtractedEntry, { kind: 'file' }>;
+
 export async function commitEntries(
-  entries: readonly ExtractedEntry[],
+  entries: readonly CommitEntry[],
   state: PullState,
   where: string,
 ): Promise<PlacedFile[]> {

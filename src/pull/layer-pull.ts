@@ -49,7 +49,15 @@ interface Resumption {
 
 /** A layer of one file whose bytes can be picked up mid-way (every encoding but gzip). */
 function resumable(layer: LayerPlan): boolean {
-  return layer.files?.length === 1 && layer.encoding !== 'tar+gzip';
+  // A part layer resumes by part: it starts over at its offset.
+  return layer.files?.length === 1 && layer.encoding !== 'tar+gzip' && !layer.part;
+}
+
+/** Where a layer's one file goes: a part into its range of the file's assembly, else a file of its own. */
+function stageFor(layer: LayerPlan, state: PullState, path: string, direct: { direct: boolean; hashes: HashPool }) {
+  return layer.part
+    ? StagedFile.region(state.assemblyPath(layer.part.path), layer.part.offset, direct)
+    : StagedFile.create(path, direct);
 }
 
 async function openResumption(
@@ -210,23 +218,22 @@ export async function pullLayer(layer: LayerPlan, ctx: LayerContext): Promise<La
   let entries: ExtractedEntry[];
   try {
     if (layer.encoding === 'raw' || resume) {
-      const file = resume?.staged ?? (await StagedFile.create(state.partialPath(desc.digest), direct));
+      const file = resume?.staged ?? (await stageFor(layer, state, state.partialPath(desc.digest), direct));
       if (!resume) staged.push(file);
       const header = resume ? Buffer.from(resume.journal.header, 'base64') : Buffer.alloc(0);
-      journalInto(file, header.byteLength, header);
-      await writeSingle(content, file, single!.size, where);
+      // A raw layer is one file: resumable, or a part (which starts over).
+      const one = single ?? layer.files![0]!;
+      if (single) journalInto(file, header.byteLength, header);
+      await writeSingle(content, file, one.size, where);
       const { digest, size } = await file.finish();
-      entries = [{ kind: 'file', path: single!.path, staged: file, digest, size, mode: layer.mode }];
+      entries = [{ kind: 'file', path: one.path, staged: file, digest, size, mode: layer.mode }];
     } else {
       entries = await extractTar(bytesOf(content), {
         where,
         expected: layer.files ? new Map(layer.files.map((f) => [f.path, f])) : undefined,
         wanted: ctx.wanted,
         stage: async () => {
-          const file = await StagedFile.create(
-            single ? state.partialPath(desc.digest) : state.tempPath(),
-            direct,
-          );
+          const file = await stageFor(layer, state, single ? state.partialPath(desc.digest) : state.tempPath(), direct);
           staged.push(file);
           return file;
         },

@@ -6,6 +6,7 @@ import { type ManifestDocument, parseManifestDocument } from '../oci/manifest.ts
 import { ANNOTATION, MODEL_CONFIG } from '../oci/media-types.ts';
 import { expectArray, expectObject, InvalidDocumentError, parseJson } from '../oci/validate.ts';
 import { UserError } from '../util/errors.ts';
+import { type PartInfo, parsePart } from '../model/parts.ts';
 import { safeRelativePath } from './entry-path.ts';
 
 /** How a layer's bytes become its content: as they are (a raw file or a plain tar), or decompressed. */
@@ -32,6 +33,18 @@ export interface LayerPlan {
   name: string;
   /** A one-file layer's file mode (ModelPack file metadata), 0o644 when it states none. */
   mode: number;
+  /** A part layer: where its one file's bytes go in the whole file (docs/artifact-format.md). */
+  part?: PartInfo;
+}
+
+/** A file the artifact holds as part layers: written part by part into one file, then checked whole. */
+export interface AssembledFile {
+  path: string;
+  size: number;
+  digest: Digest;
+  mode: number;
+  /** Its part layers, in file order. */
+  parts: LayerPlan[];
 }
 
 export interface PullPlan {
@@ -45,6 +58,8 @@ export interface PullPlan {
   layers: LayerPlan[];
   /** Digest of the weights listing, when the artifact states it. */
   weightsDigest?: string;
+  /** The files held as part layers. */
+  assembled: AssembledFile[];
 }
 
 const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
@@ -171,6 +186,13 @@ export async function planPull(
       if (!path) throw new UserError(`${layerWhere}: a raw layer without a file path (no title or filepath)`);
       files = [{ path: safeRelativePath(path, layerWhere), size: layer.size, digest: layer.digest }];
     }
+    const partText = layer.annotations?.[ANNOTATION.part];
+    const part = partText === undefined ? undefined : parsePart(partText, `${layerWhere} part`);
+    if (part) {
+      part.path = safeRelativePath(part.path, layerWhere);
+      if (files?.length !== 1 || files[0]!.size !== part.size)
+        throw new InvalidDocumentError(layerWhere, 'a part layer must list exactly its one part, of the part\'s size');
+    }
     return {
       descriptor: layer,
       diffId: undefined,
@@ -178,10 +200,12 @@ export async function planPull(
       files,
       name: title ?? layer.digest,
       mode: modeOf(layer),
+      ...(part ? { part } : {}),
     };
   });
+  const assembled = assemble(layers, where);
   const paths = new Set<string>();
-  for (const file of layers.flatMap((l) => l.files ?? [])) {
+  for (const file of [...layers.flatMap((l) => l.files ?? []), ...assembled]) {
     if (paths.has(file.path)) throw new InvalidDocumentError(where, `two layers hold ${file.path}`);
     paths.add(file.path);
   }
@@ -193,5 +217,36 @@ export async function planPull(
     where,
     layers,
     ...(weightsDigest ? { weightsDigest } : {}),
+    assembled,
   };
+}
+
+/**
+ * The files held as part layers, each checked whole: parts 1…count once each, the same file size
+ * and digest on every one, and consecutive ranges that cover the file exactly.
+ */
+function assemble(layers: readonly LayerPlan[], where: string): AssembledFile[] {
+  const byPath = new Map<string, LayerPlan[]>();
+  for (const layer of layers)
+    if (layer.part) byPath.set(layer.part.path, [...(byPath.get(layer.part.path) ?? []), layer]);
+  return [...byPath].map(([path, parts]) => {
+    parts.sort((a, b) => a.part!.index - b.part!.index);
+    const first = parts[0]!.part!;
+    let offset = 0;
+    for (const [i, layer] of parts.entries()) {
+      const p = layer.part!;
+      if (
+        p.index !== i + 1 ||
+        p.count !== parts.length ||
+        p.offset !== offset ||
+        p.fileSize !== first.fileSize ||
+        p.fileDigest !== first.fileDigest
+      )
+        throw new InvalidDocumentError(where, `the part layers of ${path} do not make up the file (part ${p.index} of ${p.count} at ${p.offset})`);
+      offset += p.size;
+    }
+    if (offset !== first.fileSize)
+      throw new InvalidDocumentError(where, `the part layers of ${path} hold ${offset} of its ${first.fileSize} bytes`);
+    return { path, size: first.fileSize, digest: first.fileDigest!, mode: parts[0]!.mode, parts };
+  });
 }

@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { DigestCache } from '../model/digest-cache.ts';
 import { type Digest, isDigest } from '../oci/digest.ts';
@@ -115,6 +115,43 @@ export class PullState {
   async dropPartial(layer: Digest): Promise<void> {
     await unlink(this.journalPath(layer)).catch(() => {});
     await unlink(this.partialPath(layer)).catch(() => {});
+  }
+
+  private assemblyStem(file: string): string {
+    return path.join(this.partialDir, `assembly-${createHash('sha256').update(file).digest('hex').slice(0, 32)}`);
+  }
+
+  /** Where the part layers of `file` are written, each at its offset, before it is checked and renamed into place. */
+  assemblyPath(file: string): string {
+    return `${this.assemblyStem(file)}.part`;
+  }
+
+  /** Which parts of `file` (of this whole digest) an earlier run wrote and verified. */
+  async readAssembly(file: string, fileDigest: Digest): Promise<Set<number>> {
+    try {
+      const o = JSON.parse(await readFile(`${this.assemblyStem(file)}.json`, 'utf8')) as {
+        path?: unknown;
+        fileDigest?: unknown;
+        done?: unknown;
+      };
+      if (o.path !== file || o.fileDigest !== fileDigest || !Array.isArray(o.done)) return new Set();
+      await stat(this.assemblyPath(file));
+      return new Set(o.done.filter((n): n is number => Number.isSafeInteger(n)));
+    } catch {
+      return new Set();
+    }
+  }
+
+  /** Records that these parts of `file` are written (synced) and verified. */
+  async writeAssembly(file: string, fileDigest: Digest, done: ReadonlySet<number>): Promise<void> {
+    const body = { path: file, fileDigest, done: [...done].sort((a, b) => a - b) };
+    await writeFileAtomic(`${this.assemblyStem(file)}.json`, `${JSON.stringify(body)}\n`);
+  }
+
+  /** Forgets an assembly (placed, or its bytes proved wrong). */
+  async dropAssembly(file: string): Promise<void> {
+    await unlink(`${this.assemblyStem(file)}.json`).catch(() => {});
+    await unlink(this.assemblyPath(file)).catch(() => {});
   }
 
   async close(): Promise<void> {

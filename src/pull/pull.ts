@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, open, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { IntegrityError } from '../content/errors.ts';
 import { fetchReference } from '../content/read.ts';
 import type { Target } from '../content/target.ts';
 import { matchesAny, statKeyOf } from '../model/source.ts';
@@ -10,9 +11,9 @@ import { isDigest } from '../oci/digest.ts';
 import { errnoCode, UserError } from '../util/errors.ts';
 import { mapConcurrent, Semaphore } from '../util/limiter.ts';
 import { HashPool } from '../util/off-thread-hash.ts';
-import { commitEntries } from './commit.ts';
+import { commitEntries, type PlacedFile } from './commit.ts';
 import { pullLayer } from './layer-pull.ts';
-import { type LayerPlan, type PullPlan, planPull, withDiffIds } from './plan.ts';
+import { type AssembledFile, type LayerPlan, type PullPlan, planPull, withDiffIds } from './plan.ts';
 import { PullState } from './pull-state.ts';
 
 export type PullEvent =
@@ -101,6 +102,51 @@ async function isPresent(
   return digest === file.digest;
 }
 
+/** A file held as part layers, during a pull. */
+interface Assembly {
+  file: AssembledFile;
+  /** DIR holds it already. */
+  present: boolean;
+  /** Parts written and verified (by this pull or an interrupted one). */
+  done: Set<number>;
+  /** The journal's writes, one after another. */
+  saving: Promise<void>;
+}
+
+/** Records a verified part (synced by its writer) in the file's journal: a later pull skips it. */
+async function partWritten(state: PullState, assembly: Assembly, index: number): Promise<PlacedFile[]> {
+  assembly.done.add(index);
+  assembly.saving = assembly.saving.then(() =>
+    state.writeAssembly(assembly.file.path, assembly.file.digest, assembly.done),
+  );
+  await assembly.saving;
+  return [];
+}
+
+/**
+ * A file whose parts are all written: hashed whole (each part was checked, the whole file's
+ * sha256 is what the artifact promises), then renamed into place like any file. One that does not
+ * match is dropped, so the next pull starts it over.
+ */
+async function placeAssembled(state: PullState, file: AssembledFile): Promise<PlacedFile[]> {
+  const assembled = state.assemblyPath(file.path);
+  const size = (await stat(assembled)).size;
+  const digest = size === file.size ? await hashFile(assembled) : undefined;
+  if (digest !== file.digest) {
+    await state.dropAssembly(file.path);
+    throw new IntegrityError(
+      `${file.path}: its ${file.parts.length} parts put together ${digest ? `hash to ${digest}` : `are ${size} bytes`}, not ${file.digest}`,
+    );
+  }
+  const placed = await commitEntries(
+    [{ kind: 'file', path: file.path, staged: { tempPath: assembled }, digest, size, mode: file.mode }],
+    state,
+    `file ${file.path}`,
+  );
+  await state.dropAssembly(file.path);
+  return placed;
+}
+
 function selector(include: readonly string[] | undefined, exclude: readonly string[] | undefined) {
   return (file: string) =>
     (!include?.length || matchesAny(file, include)) && !(exclude?.length && matchesAny(file, exclude));
@@ -152,6 +198,16 @@ async function pullPlanned(
   const layers: PullResult['layers'] = [];
   const files: PullResult['files'] = [];
   const todo: LayerPlan[] = [];
+  // Files held as part layers: already in DIR whole, or parts an interrupted pull wrote.
+  const assemblies = new Map<string, Assembly>();
+  for (const file of plan.assembled) {
+    if (!wanted(file.path)) continue;
+    const present = await isPresent(state, file, options.verify ?? false);
+    if (present) files.push({ path: file.path, size: file.size, digest: file.digest });
+    const done = present ? new Set<number>() : await state.readAssembly(file.path, file.digest);
+    if (!present && done.size === 0) await state.dropAssembly(file.path);
+    assemblies.set(file.path, { file, present, done, saving: Promise.resolve() });
+  }
   for (const layer of plan.layers) {
     const entry = {
       name: layer.name,
@@ -159,6 +215,14 @@ async function pullPlanned(
       size: layer.descriptor.size,
       fetched: 0,
     };
+    if (layer.part) {
+      const assembly = assemblies.get(layer.part.path);
+      if (!assembly) layers.push({ ...entry, state: 'excluded' });
+      else if (assembly.present) layers.push({ ...entry, state: 'present' });
+      else if (assembly.done.has(layer.part.index)) layers.push({ ...entry, state: 'resumed' });
+      else todo.push(layer);
+      continue;
+    }
     const mine = layer.files?.filter((f) => wanted(f.path));
     if (mine && mine.length === 0) {
       layers.push({ ...entry, state: 'excluded' });
@@ -218,7 +282,9 @@ async function pullPlanned(
       });
       let placed: Awaited<ReturnType<typeof commitEntries>>;
       try {
-        placed = await commitEntries(outcome.entries, state, `layer ${layer.name}`);
+        placed = layer.part
+          ? await partWritten(state, assemblies.get(layer.part.path)!, layer.part.index)
+          : await commitEntries(outcome.entries, state, `layer ${layer.name}`);
       } finally {
         // Renamed files are gone from their temp names; what is left there was not placed.
         for (const entry of outcome.entries) if (entry.kind === 'file') await entry.staged.discard();
@@ -233,6 +299,13 @@ async function pullPlanned(
     },
     options.signal,
   ).finally(() => hashes.close());
+  for (const assembly of assemblies.values()) {
+    if (assembly.present) continue;
+    if (assembly.done.size !== assembly.file.parts.length)
+      throw new Error(`${assembly.file.path}: ${assembly.done.size} of ${assembly.file.parts.length} parts written`);
+    options.onEvent?.({ type: 'phase', message: `${assembly.file.path}: checking the ${assembly.file.parts.length} parts put together` });
+    files.push(...(await placeAssembled(state, assembly.file)));
+  }
   let fetchedBytes = 0;
   for (const { layer, outcome, placed } of pulled) {
     fetchedBytes += outcome.fetched;

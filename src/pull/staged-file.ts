@@ -28,6 +28,8 @@ export class StagedFile {
   private readonly hash: OffThreadHash;
   private marks: Mark[] = [];
   private closed = false;
+  /** A range of a file other writers share: discarding it leaves the file. */
+  private shared = false;
   /** Bytes in the file so far. */
   written: number;
 
@@ -43,6 +45,13 @@ export class StagedFile {
     await unlink(tempPath).catch(() => {});
     const writer = await SequentialFileWriter.create(tempPath, options);
     return new StagedFile(tempPath, writer, options.hashes.stream(), 0);
+  }
+
+  /** Writes into `[offset, …)` of a file the parts of one model file share (their assembly). */
+  static async region(path: string, offset: number, options: StagedFileOptions): Promise<StagedFile> {
+    const file = new StagedFile(path, await SequentialFileWriter.region(path, offset), options.hashes.stream(), 0);
+    file.shared = true;
+    return file;
   }
 
   /**
@@ -139,7 +148,7 @@ export class StagedFile {
   /** Closes without keeping the bytes. */
   async discard(): Promise<void> {
     await this.close();
-    await unlink(this.tempPath).catch(() => {});
+    if (!this.shared) await unlink(this.tempPath).catch(() => {});
   }
 
   /** Closes and keeps the bytes for a later attempt to resume (a checkpoint says how many count). */

@@ -60,6 +60,17 @@ export class SequentialFileWriter {
   }
 
   /**
+   * Writes from `offset` on into a file shared with other writers (each its own range; created if
+   * missing, never truncated): the part layers of one file, pulled in parallel. Buffered writes, so
+   * no block padding can spill into a neighbour's range.
+   */
+  static async region(path: string, offset: number): Promise<SequentialFileWriter> {
+    const writer = new SequentialFileWriter(path, await open(path, constants.O_WRONLY | constants.O_CREAT, 0o644), false);
+    writer.position = offset;
+    return writer;
+  }
+
+  /**
    * Opens an existing file to append at `size` (what an earlier attempt kept; the rest is cut off).
    * In direct mode the partial last block is read back into the stage and written again with what
    * follows, since O_DIRECT writes whole blocks only.
