@@ -141,6 +141,13 @@ export interface FaultProxyOptions {
   perConnectionBytesPerSecond?: number;
   /** Port to listen on (loopback); a free one when absent. */
   port?: number;
+  /**
+   * What hosted registries impose, scaled down: a blob larger than `maxBlobBytes` is refused
+   * (413 SIZE_INVALID, as soon as a PATCH's Content-Range or a PUT's length goes past it), and an
+   * upload session is cut off `uploadTimeLimitMs` after its first PATCH or PUT (ghcr.io: 10
+   * minutes): a request still running then is reset, a later one answered 404 BLOB_UPLOAD_UNKNOWN.
+   */
+  registryLimits?: { maxBlobBytes?: number; uploadTimeLimitMs?: number };
 }
 
 export interface FaultProxy {
@@ -390,6 +397,43 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     return { ...info, url: grant.path };
   }
 
+  /** Upload session id → when its first PATCH or PUT came (for the time limit). */
+  const sessionStarts = new Map<string, number>();
+
+  /** The registry limits for an upload request: an answer when it is refused, else undefined (and a timer). */
+  function limitUpload(ex: Exchange, info: ProxyRequest): CannedAnswer | undefined {
+    const limits = options.registryLimits;
+    const m = /\/blobs\/uploads\/([^/?]+)/.exec(pathOf(info.url));
+    if (!limits || !m || (info.method !== 'PATCH' && info.method !== 'PUT')) return undefined;
+    const max = limits.maxBlobBytes;
+    const range = /^(\d+)-(\d+)$/.exec(info.headers['content-range'] ?? '');
+    const end = range ? Number(range[2]) + 1 : Number(info.headers['content-length'] ?? 0);
+    if (max !== undefined && end > max)
+      return {
+        status: 413,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ errors: [{ code: 'SIZE_INVALID', message: `blob over the ${max}-byte limit` }] }),
+      };
+    const limit = limits.uploadTimeLimitMs;
+    if (limit === undefined) return undefined;
+    const id = m[1]!;
+    const started = sessionStarts.get(id) ?? performance.now();
+    sessionStarts.set(id, started);
+    const left = started + limit - performance.now();
+    if (left <= 0)
+      return {
+        status: 404,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ errors: [{ code: 'BLOB_UPLOAD_UNKNOWN', message: 'upload expired' }] }),
+      };
+    const timer = setTimeout(() => {
+      ex.entry.error ??= 'cut off: the upload time limit passed';
+      ex.req.socket.destroy();
+    }, left);
+    void ex.closed.then(() => clearTimeout(timer));
+    return undefined;
+  }
+
   async function handle(ex: Exchange, incoming: ProxyRequest): Promise<void> {
     let info = incoming;
     if (info.storage) {
@@ -397,6 +441,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       if (!original) return ex.closed;
       info = original;
     }
+    const refused = limitUpload(ex, info);
+    if (refused) return answer(ex, refused);
     const fault = pickRule({ ...info, headers: { ...info.headers } })?.fault;
     if (fault) ex.entry.fault = fault.kind;
     switch (fault?.kind) {
