@@ -53,7 +53,7 @@ export async function modelInspectCommand(
     `  weights  ${summary.weightsDigest} (${summary.encoding})`,
     ...summary.layers.map(
       (l) =>
-        `  ${formatBytes(l.size).padStart(10)}  ${l.mediaType}  ${l.files.map((f) => f.path).join(', ')}`,
+        `  ${formatBytes(l.size).padStart(10)}  ${l.mediaType}  ${l.part ? `${l.part.path} part ${l.part.index} of ${l.part.count} (bytes ${l.part.offset}–${l.part.offset + l.part.size})` : l.files.map((f) => f.path).join(', ')}`,
     ),
   ];
   io.stdout(`${lines.join('\n')}\n`);

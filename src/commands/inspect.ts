@@ -1,6 +1,7 @@
 import type { InspectConfig } from '../config/index-commands.ts';
 import { openTarget } from '../connect/targets.ts';
 import { targetTag } from '../content/target-ref.ts';
+import type { PartInfo } from '../model/parts.ts';
 import { loadPreviousArtifact } from '../model/previous.ts';
 import type { DigestedFile } from '../model/weights-digest.ts';
 import { UserError } from '../util/errors.ts';
@@ -12,7 +13,15 @@ export interface InspectedArtifact {
   weightsDigest: string | undefined;
   encoding: string | undefined;
   annotations: Record<string, string>;
-  layers: { mediaType: string; digest: string; size: number; diffId: string; files: DigestedFile[] }[];
+  layers: {
+    mediaType: string;
+    digest: string;
+    size: number;
+    diffId: string;
+    files: DigestedFile[];
+    /** A part layer: which bytes of which file. */
+    part?: PartInfo;
+  }[];
 }
 
 /** `model inspect`: a model artifact read back, verified, with the files of its layers. */
@@ -49,6 +58,7 @@ export async function runInspect(
         size: l.descriptor.size,
         diffId: l.diffId,
         files: l.files,
+        ...(l.part ? { part: l.part } : {}),
       })),
     };
   } finally {

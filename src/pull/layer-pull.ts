@@ -54,7 +54,12 @@ function resumable(layer: LayerPlan): boolean {
 }
 
 /** Where a layer's one file goes: a part into its range of the file's assembly, else a file of its own. */
-function stageFor(layer: LayerPlan, state: PullState, path: string, direct: { direct: boolean; hashes: HashPool }) {
+function stageFor(
+  layer: LayerPlan,
+  state: PullState,
+  path: string,
+  direct: { direct: boolean; hashes: HashPool },
+) {
   return layer.part
     ? StagedFile.region(state.assemblyPath(layer.part.path), layer.part.offset, direct)
     : StagedFile.create(path, direct);
@@ -233,7 +238,12 @@ export async function pullLayer(layer: LayerPlan, ctx: LayerContext): Promise<La
         expected: layer.files ? new Map(layer.files.map((f) => [f.path, f])) : undefined,
         wanted: ctx.wanted,
         stage: async () => {
-          const file = await stageFor(layer, state, single ? state.partialPath(desc.digest) : state.tempPath(), direct);
+          const file = await stageFor(
+            layer,
+            state,
+            single ? state.partialPath(desc.digest) : state.tempPath(),
+            direct,
+          );
           staged.push(file);
           return file;
         },

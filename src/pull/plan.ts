@@ -1,12 +1,12 @@
 import { readSmallBlob } from '../content/read.ts';
 import type { Target } from '../content/target.ts';
+import { type PartInfo, parsePart } from '../model/parts.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import { type Digest, isDigest } from '../oci/digest.ts';
 import { type ManifestDocument, parseManifestDocument } from '../oci/manifest.ts';
 import { ANNOTATION, MODEL_CONFIG } from '../oci/media-types.ts';
 import { expectArray, expectObject, InvalidDocumentError, parseJson } from '../oci/validate.ts';
 import { UserError } from '../util/errors.ts';
-import { type PartInfo, parsePart } from '../model/parts.ts';
 import { safeRelativePath } from './entry-path.ts';
 
 /** How a layer's bytes become its content: as they are (a raw file or a plain tar), or decompressed. */
@@ -191,7 +191,10 @@ export async function planPull(
     if (part) {
       part.path = safeRelativePath(part.path, layerWhere);
       if (files?.length !== 1 || files[0]!.size !== part.size)
-        throw new InvalidDocumentError(layerWhere, 'a part layer must list exactly its one part, of the part\'s size');
+        throw new InvalidDocumentError(
+          layerWhere,
+          "a part layer must list exactly its one part, of the part's size",
+        );
     }
     return {
       descriptor: layer,
@@ -242,11 +245,17 @@ function assemble(layers: readonly LayerPlan[], where: string): AssembledFile[] 
         p.fileSize !== first.fileSize ||
         p.fileDigest !== first.fileDigest
       )
-        throw new InvalidDocumentError(where, `the part layers of ${path} do not make up the file (part ${p.index} of ${p.count} at ${p.offset})`);
+        throw new InvalidDocumentError(
+          where,
+          `the part layers of ${path} do not make up the file (part ${p.index} of ${p.count} at ${p.offset})`,
+        );
       offset += p.size;
     }
     if (offset !== first.fileSize)
-      throw new InvalidDocumentError(where, `the part layers of ${path} hold ${offset} of its ${first.fileSize} bytes`);
+      throw new InvalidDocumentError(
+        where,
+        `the part layers of ${path} hold ${offset} of its ${first.fileSize} bytes`,
+      );
     return { path, size: first.fileSize, digest: first.fileDigest!, mode: parts[0]!.mode, parts };
   });
 }

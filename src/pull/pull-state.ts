@@ -118,7 +118,10 @@ export class PullState {
   }
 
   private assemblyStem(file: string): string {
-    return path.join(this.partialDir, `assembly-${createHash('sha256').update(file).digest('hex').slice(0, 32)}`);
+    return path.join(
+      this.partialDir,
+      `assembly-${createHash('sha256').update(file).digest('hex').slice(0, 32)}`,
+    );
   }
 
   /** Where the part layers of `file` are written, each at its offset, before it is checked and renamed into place. */

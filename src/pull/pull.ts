@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, open, stat } from 'node:fs/promises';
+import { copyFile, lstat, mkdir, open, stat, truncate } from 'node:fs/promises';
 import path from 'node:path';
 import { IntegrityError } from '../content/errors.ts';
 import { fetchReference } from '../content/read.ts';
@@ -113,6 +113,48 @@ interface Assembly {
   saving: Promise<void>;
 }
 
+/**
+ * The parts of a split file that DIR's older copy of it already holds (a re-pull after the file
+ * changed in one place): each part's range of the old file is hashed and compared with the part's
+ * digest; when any match, the old file is copied as the start of the assembly and those parts count
+ * as written. The whole file is checked before it is placed, as always.
+ */
+async function seedFromOldCopy(state: PullState, file: AssembledFile): Promise<Set<number>> {
+  const done = new Set<number>();
+  const old = path.join(state.dir, file.path);
+  const info = await lstat(old).catch(() => undefined);
+  if (!info?.isFile()) return done;
+  const handle = await open(old, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(4 << 20);
+    for (const layer of file.parts) {
+      const part = layer.part!;
+      if (part.offset + part.size > info.size) continue;
+      const hash = createHash('sha256');
+      for (let at = part.offset; at < part.offset + part.size; ) {
+        const { bytesRead } = await handle.read(
+          buf,
+          0,
+          Math.min(buf.length, part.offset + part.size - at),
+          at,
+        );
+        if (bytesRead === 0) break;
+        hash.update(buf.subarray(0, bytesRead));
+        at += bytesRead;
+      }
+      if (`sha256:${hash.digest('hex')}` === layer.files?.[0]?.digest) done.add(part.index);
+    }
+  } finally {
+    await handle.close();
+  }
+  if (done.size === 0) return done;
+  const assembly = state.assemblyPath(file.path);
+  await copyFile(old, assembly);
+  await truncate(assembly, file.size);
+  await state.writeAssembly(file.path, file.digest, done);
+  return done;
+}
+
 /** Records a verified part (synced by its writer) in the file's journal: a later pull skips it. */
 async function partWritten(state: PullState, assembly: Assembly, index: number): Promise<PlacedFile[]> {
   assembly.done.add(index);
@@ -204,8 +246,11 @@ async function pullPlanned(
     if (!wanted(file.path)) continue;
     const present = await isPresent(state, file, options.verify ?? false);
     if (present) files.push({ path: file.path, size: file.size, digest: file.digest });
-    const done = present ? new Set<number>() : await state.readAssembly(file.path, file.digest);
-    if (!present && done.size === 0) await state.dropAssembly(file.path);
+    let done = present ? new Set<number>() : await state.readAssembly(file.path, file.digest);
+    if (!present && done.size === 0) {
+      await state.dropAssembly(file.path);
+      done = await seedFromOldCopy(state, file);
+    }
     assemblies.set(file.path, { file, present, done, saving: Promise.resolve() });
   }
   for (const layer of plan.layers) {
@@ -302,8 +347,13 @@ async function pullPlanned(
   for (const assembly of assemblies.values()) {
     if (assembly.present) continue;
     if (assembly.done.size !== assembly.file.parts.length)
-      throw new Error(`${assembly.file.path}: ${assembly.done.size} of ${assembly.file.parts.length} parts written`);
-    options.onEvent?.({ type: 'phase', message: `${assembly.file.path}: checking the ${assembly.file.parts.length} parts put together` });
+      throw new Error(
+        `${assembly.file.path}: ${assembly.done.size} of ${assembly.file.parts.length} parts written`,
+      );
+    options.onEvent?.({
+      type: 'phase',
+      message: `${assembly.file.path}: checking the ${assembly.file.parts.length} parts put together`,
+    });
     files.push(...(await placeAssembled(state, assembly.file)));
   }
   let fetchedBytes = 0;

@@ -49,7 +49,12 @@ export class StagedFile {
 
   /** Writes into `[offset, …)` of a file the parts of one model file share (their assembly). */
   static async region(path: string, offset: number, options: StagedFileOptions): Promise<StagedFile> {
-    const file = new StagedFile(path, await SequentialFileWriter.region(path, offset), options.hashes.stream(), 0);
+    const file = new StagedFile(
+      path,
+      await SequentialFileWriter.region(path, offset),
+      options.hashes.stream(),
+      0,
+    );
     file.shared = true;
     return file;
   }

@@ -65,7 +65,11 @@ export class SequentialFileWriter {
    * no block padding can spill into a neighbour's range.
    */
   static async region(path: string, offset: number): Promise<SequentialFileWriter> {
-    const writer = new SequentialFileWriter(path, await open(path, constants.O_WRONLY | constants.O_CREAT, 0o644), false);
+    const writer = new SequentialFileWriter(
+      path,
+      await open(path, constants.O_WRONLY | constants.O_CREAT, 0o644),
+      false,
+    );
     writer.position = offset;
     return writer;
   }

@@ -412,7 +412,9 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       return {
         status: 413,
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ errors: [{ code: 'SIZE_INVALID', message: `blob over the ${max}-byte limit` }] }),
+        body: JSON.stringify({
+          errors: [{ code: 'SIZE_INVALID', message: `blob over the ${max}-byte limit` }],
+        }),
       };
     const limit = limits.uploadTimeLimitMs;
     if (limit === undefined) return undefined;

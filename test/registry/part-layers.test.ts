@@ -118,7 +118,7 @@ describe('part layers for files over a registry layer limit', () => {
     });
   }
 
-  test('changing the last MiB re-uploads only the last part; a re-pull gives the new file', async () => {
+  test('changing the last MiB re-uploads only the last part; a re-pull fetches only that part', async () => {
     const bytes = randomBytes(300 * MiB);
     const dir = await modelFromFiles({ 'config.json': '{"model_type":"llama"}', 'model.gguf': bytes });
     const proxy = await limitedProxy({ maxBlobBytes: LIMIT });
@@ -145,8 +145,16 @@ describe('part layers for files over a registry layer limit', () => {
     const last = second.layers.at(-1)!;
     expect(uploadedBytes(proxy, from)).toBeLessThan(last.size + MiB);
 
+    const pullFrom = proxy.log.length;
     const repull = await runCli(['model', 'pull', to, '--to', out, '--json']);
     expect(repull.code, repull.stderr).toBe(0);
+    // The old copy in the directory still holds parts 1–4: only the last part's blob is fetched.
+    const blobGets = proxy.log.slice(pullFrom).filter((e) => isBlobGet({ ...e, headers: e.requestHeaders }));
+    const layerDigests = new Set(second.layers.map((l) => l.digest));
+    const fetched = blobGets
+      .map((e) => e.url.split('?')[0]!.split('/').at(-1)!)
+      .filter((d) => layerDigests.has(d));
+    expect(new Set(fetched)).toEqual(new Set([last.digest]));
     expect(sha256(await readFile(path.join(out, 'model.gguf')))).toBe(
       sha256(await readFile(path.join(dir, 'model.gguf'))),
     );
