@@ -384,4 +384,59 @@ describe('model build hf://ORG/NAME', () => {
       'model-00002-of-00002.safetensors',
     );
   });
+
+  test('a file over the layer limit streams from the Hub as part layers: same artifact as the local split build; bytes that lie are caught whole', async () => {
+    const files = modelFiles(3 * 1024 * 1024);
+    const { sha } = hub.setRepo('org/split', ['main'], { files: asHubFiles(files) });
+    const limit = ['--max-layer-size', '1MiB'];
+    const layout = path.join(await tempDir(), 'layout');
+    const fromHub = json(
+      await build('hf://org/split', ['--name', 'split', '--to', `oci-layout:${layout}:hub`, ...limit]),
+    );
+    expect(fromHub.layers.filter((l) => l.title.includes('.part-'))).toHaveLength(8);
+    const dir = await modelFromFiles(files);
+    const local = json(
+      await build(dir, [
+        '--name',
+        'split',
+        '--to',
+        `oci-layout:${layout}:local`,
+        ...limit,
+        '--annotation',
+        `org.opencontainers.image.source=${hub.url}/org/split`,
+        '--annotation',
+        `org.opencontainers.image.revision=${sha}`,
+      ]),
+    );
+    expect(local.digest).toBe(fromHub.digest);
+    const before = hub.lfsBytes();
+    const again = json(
+      await build('hf://org/split', ['--name', 'split', '--to', `oci-layout:${layout}:hub`, ...limit]),
+    );
+    expect(again.status).toBe('skipped');
+    expect(hub.lfsBytes()).toBe(before);
+
+    // Each part is hashed as it streams; the whole file's sha256 (over all its parts) is checked
+    // against the Hub's before the manifest is written.
+    hub.setRepo('org/split-liar', ['main'], { files: asHubFiles(modelFiles(3 * 1024 * 1024)) });
+    hub.lie('model-00001-of-00002.safetensors');
+    const lied = await build('hf://org/split-liar', [
+      '--name',
+      'split',
+      '--to',
+      `oci-layout:${layout}:liar`,
+      ...limit,
+    ]);
+    expect(lied.code).toBe(1);
+    expect(lied.stderr.trim().split('\n')).toHaveLength(1);
+    expect(lied.stderr).toMatch(
+      /model-00001-of-00002\.safetensors: its bytes hash to sha256:\w+, not the sha256:\w+ its source lists/,
+    );
+    const index = JSON.parse(await readFile(path.join(layout, 'index.json'), 'utf8')) as {
+      manifests: { annotations?: Record<string, string> }[];
+    };
+    expect(index.manifests.map((m) => m.annotations?.['org.opencontainers.image.ref.name'])).not.toContain(
+      'liar',
+    );
+  });
 });
