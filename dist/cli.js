@@ -340,6 +340,8 @@ var init_media_types = __esm({
       weightsDigest: "io.model-oci.weights.digest",
       encoding: "io.model-oci.encoding",
       layerFiles: "io.model-oci.files",
+      /** On a part layer: which bytes of which file it holds (docs/artifact-format.md, part layers). */
+      part: "io.model-oci.part",
       /** On a model artifact: the runtime it needs, `<name> <semver range>` (docs/compat-index.md). */
       runtimeRequires: "io.model-oci.runtime.requires",
       /** On a base image: the runtime it provides, name and version. */
@@ -553,6 +555,10 @@ var init_errors2 = __esm({
 });
 
 // src/content/target.ts
+function layerLimitOf(target) {
+  const limiter = target;
+  return typeof limiter.layerLimit === "function" ? limiter.layerLimit() : void 0;
+}
 function canReadRanges(target) {
   return typeof target.fetchBlobRange === "function";
 }
@@ -899,6 +905,20 @@ var init_direct_file = __esm({
           }
         }
         return new _SequentialFileWriter(path19, await open2(path19, flags, 420), false);
+      }
+      /**
+       * Writes from `offset` on into a file shared with other writers (each its own range; created if
+       * missing, never truncated): the part layers of one file, pulled in parallel. Buffered writes, so
+       * no block padding can spill into a neighbour's range.
+       */
+      static async region(path19, offset) {
+        const writer = new _SequentialFileWriter(
+          path19,
+          await open2(path19, constants.O_WRONLY | constants.O_CREAT, 420),
+          false
+        );
+        writer.position = offset;
+        return writer;
       }
       /**
        * Opens an existing file to append at `size` (what an earlier attempt kept; the rest is cut off).
@@ -3389,7 +3409,7 @@ var require_truncate = __commonJS({
     var parse = require_parse();
     var constants4 = require_constants();
     var SemVer = require_semver();
-    var truncate = (version, truncation, options) => {
+    var truncate2 = (version, truncation, options) => {
       if (!constants4.RELEASE_TYPES.includes(truncation)) {
         return null;
       }
@@ -3419,7 +3439,7 @@ var require_truncate = __commonJS({
     var isPrerelease = (type) => {
       return type.startsWith("pre");
     };
-    module.exports = truncate;
+    module.exports = truncate2;
   }
 });
 
@@ -4656,7 +4676,7 @@ var require_semver2 = __commonJS({
     var lte = require_lte();
     var cmp = require_cmp();
     var coerce = require_coerce();
-    var truncate = require_truncate();
+    var truncate2 = require_truncate();
     var Comparator = require_comparator();
     var Range = require_range();
     var satisfies2 = require_satisfies();
@@ -4695,7 +4715,7 @@ var require_semver2 = __commonJS({
       lte,
       cmp,
       coerce,
-      truncate,
+      truncate: truncate2,
       Comparator,
       Range,
       satisfies: satisfies2,
@@ -38057,12 +38077,34 @@ function uploadPolicyFor(host, override = {}) {
   const strategy = override.strategy ?? rule?.strategy ?? "chunked";
   const reason = override.strategy ? `upload strategy ${override.strategy} was asked for` : rule?.reason ?? "chunked uploads resume after a dropped connection";
   const sessionLimitMs = override.sessionLimitMs ?? rule?.sessionLimitMs;
-  return { strategy, chunkSize, ...sessionLimitMs !== void 0 ? { sessionLimitMs } : {}, reason };
+  const layerLimit = layerLimitFor(name, override.maxLayer ?? rule?.maxLayer, sessionLimitMs);
+  return {
+    strategy,
+    chunkSize,
+    ...sessionLimitMs !== void 0 ? { sessionLimitMs } : {},
+    reason,
+    ...layerLimit ? { layerLimit } : {}
+  };
 }
-var MiB, DEFAULT_CHUNK_SIZE, MIN_CHUNK_SIZE, RULES;
+function layerLimitFor(host, size2, sessionLimitMs) {
+  const bySize = size2 && {
+    bytes: size2.bytes,
+    why: `the layer limit of ${host}, ${gb(size2.bytes)} (${size2.source})`
+  };
+  const seconds = sessionLimitMs === void 0 ? void 0 : sessionLimitMs / 1e3;
+  const byTime = seconds === void 0 ? void 0 : {
+    bytes: Math.floor(seconds * 0.8 * MIN_UPLOAD_BYTES_PER_SECOND),
+    why: `the upload time limit of ${host}, ${seconds} s (${gb(seconds * 0.8 * MIN_UPLOAD_BYTES_PER_SECOND)} in 80% of it at ${MIN_UPLOAD_BYTES_PER_SECOND / 1e6} MB/s)`
+  };
+  if (!bySize) return byTime;
+  if (!byTime) return bySize;
+  return byTime.bytes < bySize.bytes ? byTime : bySize;
+}
+var MIN_UPLOAD_BYTES_PER_SECOND, MiB, DEFAULT_CHUNK_SIZE, MIN_CHUNK_SIZE, RULES, gb;
 var init_upload_policy = __esm({
   "src/registry/upload-policy.ts"() {
     "use strict";
+    MIN_UPLOAD_BYTES_PER_SECOND = 125e5;
     MiB = 1024 * 1024;
     DEFAULT_CHUNK_SIZE = 8 * MiB;
     MIN_CHUNK_SIZE = 256 * 1024;
@@ -38073,6 +38115,7 @@ var init_upload_policy = __esm({
         chunkSize: 4 * MiB,
         maxChunk: 4 * MiB,
         sessionLimitMs: 10 * 6e4,
+        maxLayer: { bytes: 10 * 1e3 ** 3, source: "GitHub Packages docs: 10 GB per layer" },
         reason: "ghcr.io refuses a PATCH over 4 MiB (416) and cuts a single upload off after 10 minutes"
       },
       {
@@ -38081,11 +38124,25 @@ var init_upload_policy = __esm({
         reason: "Google Artifact Registry has no chunked upload"
       },
       {
-        matches: (h) => /\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$/.test(h) || h === "public.ecr.aws",
+        matches: (h) => /\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$/.test(h),
         strategy: "single",
+        maxLayer: { bytes: 52e3 * MiB, source: "Amazon ECR service quotas: layer size 52,000 MiB" },
         reason: "ECR reports stale ranges on chunked PATCH"
+      },
+      {
+        matches: (h) => h === "public.ecr.aws",
+        strategy: "single",
+        maxLayer: { bytes: 1e4 * MiB, source: "Amazon ECR Public service quotas: layer size 10,000 MiB" },
+        reason: "ECR reports stale ranges on chunked PATCH"
+      },
+      {
+        matches: (h) => h === "quay.io",
+        strategy: "chunked",
+        maxLayer: { bytes: 20 * 1e3 ** 3, source: "quay.io: 20 GB per layer" },
+        reason: "chunked uploads resume after a dropped connection"
       }
     ];
+    gb = (bytes) => `${(bytes / 1e9).toFixed(bytes < 1e9 ? 3 : 1)} GB`;
   }
 });
 
@@ -38858,6 +38915,10 @@ var init_registry_target = __esm({
           };
         }
       }
+      /** The registry's blob size limit (upload-policy.ts), which builds split files to fit. */
+      layerLimit() {
+        return this.policy.layerLimit;
+      }
       listTags(signal) {
         return listTags(this.client, this.repository, this.displayName, signal);
       }
@@ -39226,10 +39287,10 @@ async function resolveModel(catalog, indexTag, query, signal) {
   }
   const bases = new Map(index.bases.map((b) => [b.descriptor.digest, b]));
   const choices = (m) => (index.compatible.get(m.descriptor.digest) ?? []).map((c) => bases.get(c.digest)).filter((b) => b !== void 0).filter((b) => !constraint || satisfies(b.version, constraint, b.runtime)).filter((b) => query.base === void 0 || b.descriptor.digest === query.base).sort(compareBases);
-  const usable = models.filter((m) => choices(m).length > 0);
-  const model = usable[0];
+  const usable2 = models.filter((m) => choices(m).length > 0);
+  const model = usable2[0];
   if (!model) throw noBase(query, models, index.bases, where);
-  const tied = usable.filter((m) => m.created === model.created);
+  const tied = usable2.filter((m) => m.created === model.created);
   if (tied.length > 1) {
     throw new UserError(
       `model "${query.model}" has ${tied.length} artifacts in ${where} that ${model.created ? `were all created ${model.created}` : "carry no created date"} (weights ${tied.map((m) => m.weightsDigest ?? m.descriptor.digest).join(", ")}): pick one by its weights digest, or build with SOURCE_DATE_EPOCH set so artifacts carry org.opencontainers.image.created`
@@ -39490,6 +39551,16 @@ async function storageConfig(raw, edge) {
     max: 1024 * 1024 * 1024,
     words: "from 256KiB to 1GiB"
   });
+  const maxLayer = size(raw.maxLayerSize, "maxLayerSize", edge, {
+    min: 1,
+    max: Number.MAX_SAFE_INTEGER,
+    words: "a size such as 10GB or 64MiB"
+  });
+  const uploadSeconds = integer(raw.uploadTimeLimit, "uploadTimeLimit", edge, {
+    min: 1,
+    max: 7 * 24 * 3600,
+    fallback: 0
+  });
   const tempDir = raw.tempDir?.trim() ? await checkTempDir(raw.tempDir.trim(), edge.name("tempDir")) : defaultTempDir(edge.env);
   const env = raw.githubToken ? { ...edge.env, GITHUB_TOKEN: raw.githubToken } : { ...edge.env };
   const registry = {
@@ -39498,7 +39569,9 @@ async function storageConfig(raw, edge) {
     caFiles: [...raw.caFiles ?? []],
     upload: {
       ...upload !== "auto" ? { strategy: upload } : {},
-      ...chunkSize !== void 0 ? { chunkSize } : {}
+      ...chunkSize !== void 0 ? { chunkSize } : {},
+      ...maxLayer !== void 0 ? { maxLayer: { bytes: maxLayer, source: `${edge.name("maxLayerSize")}` } } : {},
+      ...uploadSeconds > 0 ? { sessionLimitMs: uploadSeconds * 1e3 } : {}
     },
     spoolDir: tempDir,
     hints: edge.hints,
@@ -39705,6 +39778,8 @@ var init_edge = __esm({
       caFiles: "--ca-file",
       upload: "--upload",
       chunkSize: "--chunk-size",
+      maxLayerSize: "--max-layer-size",
+      uploadTimeLimit: "--upload-time-limit",
       tempDir: "--temp-dir",
       context: "the build context",
       dockerfile: "--file",
@@ -39749,6 +39824,8 @@ async function rawRegistry(values, env) {
       caFiles: values["ca-file"] ?? [],
       upload: values.upload,
       chunkSize: values["chunk-size"],
+      maxLayerSize: values["max-layer-size"],
+      uploadTimeLimit: values["upload-time-limit"],
       tempDir: values["temp-dir"]
     },
     passwordFrom
@@ -39763,7 +39840,7 @@ async function readStdin() {
   for await (const chunk of process.stdin) chunks.push(chunk);
   return Buffer.concat(chunks).toString("utf8");
 }
-var REGISTRY_FLAGS, UPLOAD_FLAGS, REGISTRY_HELP, UPLOAD_HELP, OUTPUT_HELP;
+var REGISTRY_FLAGS, UPLOAD_FLAGS, REGISTRY_HELP, LAYER_LIMIT_FLAGS, LAYER_LIMIT_HELP, UPLOAD_HELP, OUTPUT_HELP;
 var init_registry_flags = __esm({
   "src/cli/registry-flags.ts"() {
     "use strict";
@@ -39785,6 +39862,16 @@ var init_registry_flags = __esm({
   --password-stdin       read the password (or token) from standard input
   --plain-http HOST      allow plain HTTP to HOST (repeatable; localhost and 127.0.0.1 always may)
   --ca-file FILE         trust the CA certificates in FILE too (repeatable)
+`;
+    LAYER_LIMIT_FLAGS = {
+      "max-layer-size": { type: "string" },
+      "upload-time-limit": { type: "string" }
+    };
+    LAYER_LIMIT_HELP = `Layer limits:
+  --max-layer-size SIZE  the most one layer may be (default: the registry's, see docs/registries.md);
+                         a larger file becomes part layers, which model pull reassembles
+  --upload-time-limit SECONDS  how long the registry lets one upload run (ghcr.io: 600); parts are
+                         sized to upload in 80% of it at 12.5 MB/s
 `;
     UPLOAD_HELP = `Upload options:
   --upload auto|chunked|single  upload strategy (auto: by registry, see docs/registries.md)
@@ -40157,6 +40244,8 @@ function dryRunTarget(inner) {
       await inner.close?.();
     }
   };
+  const limit = layerLimitOf(inner);
+  if (limit) Object.assign(target, { layerLimit: () => limit });
   if (canListTags(inner))
     Object.assign(target, { listTags: (signal) => inner.listTags(signal) });
   if (canFetchReference(inner))
@@ -40408,6 +40497,18 @@ var init_client = __esm({
 
 // src/pack/source-reader.ts
 import { open as open5 } from "node:fs/promises";
+function windowed(reader, range) {
+  return {
+    read: (buffer, offset, length, position) => reader.read(
+      buffer,
+      offset,
+      Math.max(0, Math.min(length, range.end - range.start - position)),
+      range.start + position
+    ),
+    checkUnchanged: () => reader.checkUnchanged(),
+    close: () => reader.close()
+  };
+}
 function fileReader(handle, check) {
   return {
     read: (buffer, offset, length, position) => handle.read(buffer, offset, length, position),
@@ -40556,7 +40657,10 @@ async function scanModelDir(dir, options = {}) {
         size: Number(full.size),
         executable: (Number(full.mode) & 73) !== 0,
         statKey: statKeyOf(full),
-        open: () => openLocal(abs, (handle) => checkUnchanged(file, handle))
+        open: async (range) => {
+          const reader = await openLocal(abs, (handle) => checkUnchanged(file, handle));
+          return range ? windowed(reader, range) : reader;
+        }
       };
       files.push(file);
     }
@@ -40718,10 +40822,10 @@ async function openHubSource(options) {
         size: size2,
         executable: false,
         digest: entry.sha256,
-        open: async () => streamReader(
+        open: async (range) => streamReader(
           fetchRangesInParallel(
-            size2,
-            0,
+            range?.end ?? size2,
+            range?.start ?? 0,
             async (start, end, partSignal) => client.fileRange(ref.repo, sha, path19, start, end, partSignal),
             {
               partSize: options.partSize,
@@ -40754,7 +40858,7 @@ async function openHubSource(options) {
       size: bytes.length,
       executable: false,
       digest,
-      open: async () => memoryReader(bytes)
+      open: async (range) => memoryReader(range ? bytes.subarray(range.start, range.end) : bytes)
     });
   }
   if (files.length === 0) {
@@ -40804,6 +40908,13 @@ var init_hash_worker = __esm({
     } else if (m.op === 'peek') {
       const h = hashes.get(m.id) ?? { hash: createHash('sha256'), size: 0 };
       parentPort.postMessage({ op: 'digest', seq: m.seq, digest: 'sha256:' + h.hash.copy().digest('hex'), size: h.size });
+    } else if (m.op === 'fork') {
+      const h = hashes.get(m.id) ?? { hash: createHash('sha256'), size: 0 };
+      hashes.set(m.to, { hash: h.hash.copy(), size: h.size });
+      parentPort.postMessage({ op: 'ack', seq: m.seq });
+    } else if (m.op === 'drop') {
+      hashes.delete(m.id);
+      parentPort.postMessage({ op: 'ack', seq: m.seq });
     } else if (m.op === 'digest') {
       const h = hashes.get(m.id) ?? { hash: createHash('sha256'), size: 0 };
       hashes.delete(m.id);
@@ -40853,6 +40964,16 @@ var init_hash_worker = __esm({
         const reply = await this.send({ op: "peek", id });
         return { digest: reply.digest, size: reply.size };
       }
+      /** A new id that starts where `id` is now (both go on separately): a checkpoint to go back to. */
+      async fork(id) {
+        const to = this.create();
+        await this.send({ op: "fork", id, to });
+        return to;
+      }
+      /** Forgets a hash without finishing it. */
+      async drop(id) {
+        await this.send({ op: "drop", id });
+      }
       async digest(id) {
         const reply = await this.send({ op: "digest", id });
         return { digest: reply.digest, size: reply.size };
@@ -40868,18 +40989,28 @@ var init_hash_worker = __esm({
 // src/pack/file-hasher.ts
 async function hashOne(file, worker, buffers, signal, onProgress) {
   const id = worker.create();
+  const ranges = file.parts ?? [];
+  const partIds = ranges.map(() => worker.create());
   const handle = await file.open();
   try {
     let position = 0;
     let turn = 0;
+    let part = 0;
     const inflight = [Promise.resolve(), Promise.resolve()];
     while (position < file.size) {
       throwIfAborted(signal);
       const buffer = buffers[turn];
       await inflight[turn];
-      const { bytesRead } = await handle.read(buffer, 0, Math.min(CHUNK, file.size - position), position);
+      while (part < ranges.length - 1 && position >= ranges[part].end) part++;
+      const stop = ranges.length > 0 ? Math.min(ranges[part].end, file.size) : file.size;
+      const { bytesRead } = await handle.read(buffer, 0, Math.min(CHUNK, stop - position), position);
       if (bytesRead === 0) break;
-      const update = worker.update(id, [buffer.subarray(0, bytesRead)]);
+      const piece = buffer.subarray(0, bytesRead);
+      const update = Promise.all([
+        worker.update(id, [piece]),
+        ...ranges.length > 0 ? [worker.update(partIds[part], [piece])] : []
+      ]).then(() => {
+      });
       update.catch(() => {
       });
       inflight[turn] = update;
@@ -40896,7 +41027,10 @@ async function hashOne(file, worker, buffers, signal, onProgress) {
     await handle.close();
   }
   const { digest } = await worker.digest(id);
-  return digest;
+  if (ranges.length === 0) return { digest };
+  const parts = [];
+  for (const partId of partIds) parts.push((await worker.digest(partId)).digest);
+  return { digest, parts };
 }
 async function hashFiles(files, lanes, signal, onProgress) {
   const count = Math.max(1, Math.min(lanes, files.length));
@@ -41021,6 +41155,192 @@ var init_zstd = __esm({
   }
 });
 
+// src/pack/tar-header.ts
+function paddingFor(size2) {
+  return (BLOCK - size2 % BLOCK) % BLOCK;
+}
+function writeString(block, offset, length, value) {
+  block.set(value.subarray(0, length), offset);
+}
+function writeOctal(block, offset, length, value) {
+  block.write(`${value.toString(8).padStart(length - 1, "0")}\0`, offset, "latin1");
+}
+function writeBase256(block, offset, length, value) {
+  let rest = value;
+  for (let i = length - 1; i > 0; i--) {
+    block[offset + i] = rest % 256;
+    rest = Math.floor(rest / 256);
+  }
+  block[offset] = 128;
+}
+function isAscii(bytes) {
+  return bytes.every((b) => b < 128);
+}
+function splitUstarPath(path19) {
+  if (path19.length <= 100) return { prefix: new Uint8Array(0), name: path19 };
+  for (let i = Math.max(0, path19.length - 101); i < Math.min(path19.length, 156); i++) {
+    if (path19[i] !== 47) continue;
+    const prefix = path19.subarray(0, i);
+    const name = path19.subarray(i + 1);
+    if (prefix.length <= 155 && name.length <= 100 && name.length > 0) return { prefix, name };
+  }
+  return void 0;
+}
+function ustarBlock(name, prefix, size2, mode, mtime, typeflag) {
+  const block = Buffer.alloc(BLOCK);
+  writeString(block, 0, 100, name);
+  writeOctal(block, 100, 8, mode);
+  writeOctal(block, 108, 8, 0);
+  writeOctal(block, 116, 8, 0);
+  if (size2 > USTAR_MAX_SIZE) writeBase256(block, 124, 12, size2);
+  else writeOctal(block, 124, 12, size2);
+  writeOctal(block, 136, 12, mtime);
+  block.write(typeflag, 156, "latin1");
+  block.write("ustar\x0000", 257, "latin1");
+  writeOctal(block, 329, 8, 0);
+  writeOctal(block, 337, 8, 0);
+  writeString(block, 345, 155, prefix);
+  block.fill(32, 148, 156);
+  let sum = 0;
+  for (const byte of block) sum += byte;
+  block.write(`${sum.toString(8).padStart(6, "0")}\0 `, 148, "latin1");
+  return block;
+}
+function paxRecord(key, value) {
+  const body = ` ${key}=${value}
+`;
+  const bodyLength = encoder.encode(body).length;
+  let length = bodyLength + String(bodyLength).length;
+  if (String(length).length !== String(bodyLength).length) length = bodyLength + String(length).length;
+  return `${length}${body}`;
+}
+function encodeFileHeader(file, mtime) {
+  const mode = file.executable ? 493 : 420;
+  const path19 = encoder.encode(file.path);
+  const split = isAscii(path19) ? splitUstarPath(path19) : void 0;
+  const needsPaxPath = split === void 0;
+  const needsPaxSize = file.size > USTAR_MAX_SIZE;
+  if (!needsPaxPath && !needsPaxSize) {
+    return ustarBlock(split.name, split.prefix, file.size, mode, mtime, "0");
+  }
+  let records = "";
+  if (needsPaxPath) records += paxRecord("path", file.path);
+  if (needsPaxSize) records += paxRecord("size", String(file.size));
+  const recordBytes = encoder.encode(records);
+  const fallback = encoder.encode(file.path.replace(/[^\x20-\x7e]/g, "_"));
+  const fallbackSplit = splitUstarPath(fallback) ?? {
+    prefix: new Uint8Array(0),
+    name: fallback.subarray(-100)
+  };
+  const base = fallback.subarray(fallback.lastIndexOf(47) + 1).subarray(0, 89);
+  const paxName = new Uint8Array([...encoder.encode("PaxHeaders/"), ...base]);
+  const paxHeader = ustarBlock(paxName, new Uint8Array(0), recordBytes.length, 420, mtime, "x");
+  const paxBody = Buffer.alloc(recordBytes.length + paddingFor(recordBytes.length));
+  paxBody.set(recordBytes);
+  const fileHeader = ustarBlock(fallbackSplit.name, fallbackSplit.prefix, file.size, mode, mtime, "0");
+  return Buffer.concat([paxHeader, paxBody, fileHeader]);
+}
+function entrySize(file, mtime) {
+  return encodeFileHeader(file, mtime).length + file.size + paddingFor(file.size);
+}
+var BLOCK, END_OF_ARCHIVE, USTAR_MAX_SIZE, encoder;
+var init_tar_header = __esm({
+  "src/pack/tar-header.ts"() {
+    "use strict";
+    BLOCK = 512;
+    END_OF_ARCHIVE = 2 * BLOCK;
+    USTAR_MAX_SIZE = 8589934591;
+    encoder = new TextEncoder();
+  }
+});
+
+// src/model/parts.ts
+function partName(path19, index, count) {
+  const pad = (n) => String(n).padStart(5, "0");
+  return `${path19}.part-${pad(index)}-of-${pad(count)}`;
+}
+function zstdFrameBound(n) {
+  const small = n < 128 * 1024 ? 128 * 1024 - n >> 11 : 0;
+  return n + (n >> 8) + small + 64;
+}
+function worstLayerSize(name, bytes, encoding, frameSize, mtime) {
+  if (encoding === "raw") return bytes;
+  const tar = entrySize({ path: name, size: bytes, executable: false }, mtime) + END_OF_ARCHIVE;
+  if (encoding === "tar") return tar;
+  const full = Math.floor(tar / frameSize);
+  const rest = tar - full * frameSize;
+  return full * zstdFrameBound(frameSize) + (rest > 0 ? zstdFrameBound(rest) : 0);
+}
+function usable(limit) {
+  return Math.floor(limit.bytes * 0.99) - 64 * 1024;
+}
+function needsSplit(file, limit, encoding, frameSize, mtime) {
+  return worstLayerSize(file.path, file.size, encoding, frameSize, mtime) > usable(limit);
+}
+function partLength(file, limit, encoding, frameSize, mtime) {
+  const room = usable(limit);
+  const widest = partName(file.path, 99999, 99999);
+  let length = Math.floor(Math.max(0, room) / (1 + 1 / 256) / PART_ALIGN) * PART_ALIGN;
+  while (length >= PART_ALIGN && worstLayerSize(widest, length, encoding, frameSize, mtime) > room)
+    length -= PART_ALIGN;
+  if (length < PART_ALIGN)
+    throw new UserError(
+      `${file.path} (${file.size} bytes) cannot be split to fit ${limit.why}: a layer of at most ${limit.bytes} bytes cannot hold even a ${PART_ALIGN / 1024} KiB part with its tar and zstd headers`
+    );
+  if (Math.ceil(file.size / length) > 99999)
+    throw new UserError(`${file.path} would need more than 99999 parts to fit ${limit.why}`);
+  return length;
+}
+function splitRanges(size2, length) {
+  const count = Math.max(1, Math.ceil(size2 / length));
+  return Array.from({ length: count }, (_, i) => ({
+    offset: i * length,
+    size: Math.min(length, size2 - i * length)
+  }));
+}
+function encodePart(part) {
+  if (!part.fileDigest) throw new Error(`${part.path}: a part layer needs the whole file's digest`);
+  return JSON.stringify({
+    path: part.path,
+    index: part.index,
+    count: part.count,
+    offset: part.offset,
+    size: part.size,
+    fileSize: part.fileSize,
+    fileDigest: part.fileDigest
+  });
+}
+function parsePart(text, where) {
+  const o = expectObject(parseJson(text, where), where);
+  const int = (key) => expectSafeInteger(o[key], `${where}.${key}`);
+  const part = {
+    path: expectString(o.path, `${where}.path`),
+    index: int("index"),
+    count: int("count"),
+    offset: int("offset"),
+    size: int("size"),
+    fileSize: int("fileSize"),
+    fileDigest: expectDigest(o.fileDigest, `${where}.fileDigest`)
+  };
+  if (part.index < 1 || part.index > part.count || part.offset < 0 || part.size < 0 || part.offset + part.size > part.fileSize)
+    throw new InvalidDocumentError(
+      where,
+      `part ${part.index} of ${part.count} at ${part.offset}+${part.size} does not fit a file of ${part.fileSize} bytes`
+    );
+  return part;
+}
+var PART_ALIGN;
+var init_parts = __esm({
+  "src/model/parts.ts"() {
+    "use strict";
+    init_descriptor();
+    init_validate();
+    init_tar_header();
+    init_errors();
+    PART_ALIGN = 64 * 1024;
+  }
+});
+
 // src/model/artifact.ts
 function commonFolder(paths) {
   const parts = paths.map((p) => p.split("/").slice(0, -1));
@@ -41081,6 +41401,7 @@ function layerAnnotations(layer, mtime) {
   annotations[ANNOTATION.layerFiles] = JSON.stringify(
     layer.files.map((f) => ({ path: f.path, size: f.size, digest: f.digest }))
   );
+  if (layer.part) annotations[ANNOTATION.part] = encodePart(layer.part);
   return annotations;
 }
 function layerDescriptor(layer, mtime) {
@@ -41132,6 +41453,7 @@ var init_artifact = __esm({
     "use strict";
     init_manifest();
     init_media_types();
+    init_parts();
     TYPEFLAG_FILE = 48;
     TYPEFLAG_DIR = 53;
     TITLE_SUFFIX = { "tar+zstd": ".tar.zst", tar: ".tar", raw: "" };
@@ -41213,7 +41535,10 @@ async function loadPreviousArtifact(target, reference, signal) {
     for (const [i, layer] of manifest.layers.entries()) {
       const files = readFiles(layer.annotations[ANNOTATION.layerFiles], `layers[${i}] files`);
       for (const f of files) sizes.set(f.path, f.size);
-      layers.push({ descriptor: layer, diffId: diffIds[i], files });
+      const partText = layer.annotations?.[ANNOTATION.part];
+      const part = partText === void 0 ? void 0 : parsePart(partText, `layers[${i}] part`);
+      if (part) sizes.set(part.path, part.fileSize);
+      layers.push({ descriptor: layer, diffId: diffIds[i], files, ...part ? { part } : {} });
     }
     return {
       descriptor,
@@ -41245,6 +41570,7 @@ var init_previous = __esm({
     init_media_types();
     init_validate();
     init_errors();
+    init_parts();
     MAX_CONFIG_BYTES3 = 4 * 1024 * 1024;
     DamagedArtifactError = class extends UserError {
       name = "DamagedArtifactError";
@@ -41386,15 +41712,15 @@ var init_digest_cache = __esm({
         }
         return new _DigestCache(file, root, entries, match);
       }
-      lookup(relPath, stat10) {
+      lookup(relPath, stat11) {
         const entry = this.entries.get(relPath);
-        const same = this.match === "portable" ? entry?.size === stat10.size && entry.mtimeNs === stat10.mtimeNs : entry !== void 0 && sameStat(entry, stat10);
+        const same = this.match === "portable" ? entry?.size === stat11.size && entry.mtimeNs === stat11.mtimeNs : entry !== void 0 && sameStat(entry, stat11);
         if (!entry || !same) return void 0;
         this.seen.set(relPath, entry);
         return entry.digest;
       }
-      record(relPath, stat10, digest) {
-        const entry = { ...stat10, digest };
+      record(relPath, stat11, digest) {
+        const entry = { ...stat11, digest };
         this.seen.set(relPath, entry);
         this.entries.set(relPath, entry);
         this.dirty = true;
@@ -41670,14 +41996,45 @@ var init_classify = __esm({
 });
 
 // src/model/layers.ts
-function planLayers(files, encoding) {
+function partLayers(file, kind, untested, encoding, split) {
+  const length = partLength(file, split.limit, encoding, split.frameSize, split.mtime);
+  const ranges = splitRanges(file.size, length);
+  return ranges.map((range, i) => {
+    const name = partName(file.path, i + 1, ranges.length);
+    const part = {
+      path: name,
+      size: range.size,
+      executable: file.executable,
+      ...file.statKey ? { statKey: file.statKey } : {},
+      open: () => file.open({ start: range.offset, end: range.offset + range.size })
+    };
+    return {
+      kind,
+      files: [part],
+      grouped: false,
+      untested,
+      whole: file,
+      part: {
+        path: file.path,
+        index: i + 1,
+        count: ranges.length,
+        offset: range.offset,
+        size: range.size,
+        fileSize: file.size
+      }
+    };
+  });
+}
+function planLayers(files, encoding, split) {
   const singles = [];
   const groups = /* @__PURE__ */ new Map();
   for (const file of files) {
     const { kind, untested } = classify(file.path);
     if (encoding === "raw" || kind === "weight" || file.size > OWN_LAYER_THRESHOLD) {
       const ownKind = untested && file.size > OWN_LAYER_THRESHOLD ? "weight" : kind;
-      singles.push({ kind: ownKind, files: [file], grouped: false, untested });
+      if (split && needsSplit(file, split.limit, encoding, split.frameSize, split.mtime))
+        singles.push(...partLayers(file, ownKind, untested, encoding, split));
+      else singles.push({ kind: ownKind, files: [file], grouped: false, untested });
       continue;
     }
     let group = groups.get(kind);
@@ -41699,6 +42056,7 @@ var init_layers = __esm({
   "src/model/layers.ts"() {
     "use strict";
     init_classify();
+    init_parts();
     GROUPS_BEFORE = ["weight.config"];
     GROUPS_AFTER = ["code", "doc", "dataset"];
   }
@@ -41856,105 +42214,6 @@ var init_tar_framer = __esm({
   }
 });
 
-// src/pack/tar-header.ts
-function paddingFor(size2) {
-  return (BLOCK - size2 % BLOCK) % BLOCK;
-}
-function writeString(block, offset, length, value) {
-  block.set(value.subarray(0, length), offset);
-}
-function writeOctal(block, offset, length, value) {
-  block.write(`${value.toString(8).padStart(length - 1, "0")}\0`, offset, "latin1");
-}
-function writeBase256(block, offset, length, value) {
-  let rest = value;
-  for (let i = length - 1; i > 0; i--) {
-    block[offset + i] = rest % 256;
-    rest = Math.floor(rest / 256);
-  }
-  block[offset] = 128;
-}
-function isAscii(bytes) {
-  return bytes.every((b) => b < 128);
-}
-function splitUstarPath(path19) {
-  if (path19.length <= 100) return { prefix: new Uint8Array(0), name: path19 };
-  for (let i = Math.max(0, path19.length - 101); i < Math.min(path19.length, 156); i++) {
-    if (path19[i] !== 47) continue;
-    const prefix = path19.subarray(0, i);
-    const name = path19.subarray(i + 1);
-    if (prefix.length <= 155 && name.length <= 100 && name.length > 0) return { prefix, name };
-  }
-  return void 0;
-}
-function ustarBlock(name, prefix, size2, mode, mtime, typeflag) {
-  const block = Buffer.alloc(BLOCK);
-  writeString(block, 0, 100, name);
-  writeOctal(block, 100, 8, mode);
-  writeOctal(block, 108, 8, 0);
-  writeOctal(block, 116, 8, 0);
-  if (size2 > USTAR_MAX_SIZE) writeBase256(block, 124, 12, size2);
-  else writeOctal(block, 124, 12, size2);
-  writeOctal(block, 136, 12, mtime);
-  block.write(typeflag, 156, "latin1");
-  block.write("ustar\x0000", 257, "latin1");
-  writeOctal(block, 329, 8, 0);
-  writeOctal(block, 337, 8, 0);
-  writeString(block, 345, 155, prefix);
-  block.fill(32, 148, 156);
-  let sum = 0;
-  for (const byte of block) sum += byte;
-  block.write(`${sum.toString(8).padStart(6, "0")}\0 `, 148, "latin1");
-  return block;
-}
-function paxRecord(key, value) {
-  const body = ` ${key}=${value}
-`;
-  const bodyLength = encoder.encode(body).length;
-  let length = bodyLength + String(bodyLength).length;
-  if (String(length).length !== String(bodyLength).length) length = bodyLength + String(length).length;
-  return `${length}${body}`;
-}
-function encodeFileHeader(file, mtime) {
-  const mode = file.executable ? 493 : 420;
-  const path19 = encoder.encode(file.path);
-  const split = isAscii(path19) ? splitUstarPath(path19) : void 0;
-  const needsPaxPath = split === void 0;
-  const needsPaxSize = file.size > USTAR_MAX_SIZE;
-  if (!needsPaxPath && !needsPaxSize) {
-    return ustarBlock(split.name, split.prefix, file.size, mode, mtime, "0");
-  }
-  let records = "";
-  if (needsPaxPath) records += paxRecord("path", file.path);
-  if (needsPaxSize) records += paxRecord("size", String(file.size));
-  const recordBytes = encoder.encode(records);
-  const fallback = encoder.encode(file.path.replace(/[^\x20-\x7e]/g, "_"));
-  const fallbackSplit = splitUstarPath(fallback) ?? {
-    prefix: new Uint8Array(0),
-    name: fallback.subarray(-100)
-  };
-  const base = fallback.subarray(fallback.lastIndexOf(47) + 1).subarray(0, 89);
-  const paxName = new Uint8Array([...encoder.encode("PaxHeaders/"), ...base]);
-  const paxHeader = ustarBlock(paxName, new Uint8Array(0), recordBytes.length, 420, mtime, "x");
-  const paxBody = Buffer.alloc(recordBytes.length + paddingFor(recordBytes.length));
-  paxBody.set(recordBytes);
-  const fileHeader = ustarBlock(fallbackSplit.name, fallbackSplit.prefix, file.size, mode, mtime, "0");
-  return Buffer.concat([paxHeader, paxBody, fileHeader]);
-}
-function entrySize(file, mtime) {
-  return encodeFileHeader(file, mtime).length + file.size + paddingFor(file.size);
-}
-var BLOCK, END_OF_ARCHIVE, USTAR_MAX_SIZE, encoder;
-var init_tar_header = __esm({
-  "src/pack/tar-header.ts"() {
-    "use strict";
-    BLOCK = 512;
-    END_OF_ARCHIVE = 2 * BLOCK;
-    USTAR_MAX_SIZE = 8589934591;
-    encoder = new TextEncoder();
-  }
-});
-
 // src/pack/layer-packer.ts
 function shrank(file) {
   return new UserError(`${file.path} changed while it was being packed; run again when it is stable`);
@@ -42016,6 +42275,8 @@ async function packRawBlob(file, out, ctx) {
         const buffer = Buffer.allocUnsafe(Math.min(RAW_READ_SIZE, file.size - position));
         const { bytesRead } = await reader.read(buffer, 0, buffer.length, position);
         if (bytesRead === 0) throw shrank(file);
+        if (file.chainHash !== void 0)
+          await ctx.hasher.update(file.chainHash, [buffer.subarray(0, bytesRead)]);
         await out.write(buffer.subarray(0, bytesRead));
         position += bytesRead;
         ctx.onProgress?.(bytesRead);
@@ -42073,9 +42334,11 @@ var init_layer_packer = __esm({
         const hashing = [];
         if (this.tarHashId !== void 0) hashing.push(this.ctx.hasher.update(this.tarHashId, [view]));
         for (const segment of frame.segments) {
+          const bytes = frame.buffer.subarray(segment.start, segment.end);
           const id = this.contentHashIds[segment.file];
-          if (id !== void 0)
-            hashing.push(this.ctx.hasher.update(id, [frame.buffer.subarray(segment.start, segment.end)]));
+          if (id !== void 0) hashing.push(this.ctx.hasher.update(id, [bytes]));
+          const chain = this.files[segment.file].chainHash;
+          if (chain !== void 0) hashing.push(this.ctx.hasher.update(chain, [bytes]));
         }
         const compression = this.compression;
         const output = compression.kind === "zstd" ? compression.compressor.compress(view, compression.level) : Promise.resolve(view);
@@ -42138,7 +42401,8 @@ function recordBase(layer, encoding, files) {
     grouped: layer.grouped,
     untested: layer.untested,
     files,
-    executable: layer.files.length === 1 && layer.files[0].executable
+    executable: layer.files.length === 1 && layer.files[0].executable,
+    ...layer.part ? { part: { ...layer.part } } : {}
   };
 }
 function reportReused(layer, encoding, mtime) {
@@ -42157,11 +42421,29 @@ function reportReused(layer, encoding, mtime) {
     files: layer.files
   };
 }
+function learnPartDigests(artifact, planned, digests) {
+  if (!artifact) return;
+  for (const layer of planned) {
+    const part = layer.part;
+    const file = layer.files[0];
+    const whole = part && digests.get(part.path);
+    if (!part || !file || !whole || digests.has(file.path)) continue;
+    const match = artifact.layers.find(
+      (p) => p.part?.path === part.path && p.part.fileDigest === whole && p.files.length === 1 && p.files[0].path === file.path && p.files[0].size === file.size
+    );
+    if (match) digests.set(file.path, match.files[0].digest);
+  }
+}
+function withPart(descriptor, part) {
+  if (!part) return descriptor;
+  return { ...descriptor, annotations: { ...descriptor.annotations, [ANNOTATION.part]: encodePart(part) } };
+}
 var init_reuse = __esm({
   "src/model/reuse.ts"() {
     "use strict";
     init_media_types();
     init_tar_header();
+    init_parts();
   }
 });
 
@@ -42178,48 +42460,86 @@ async function packLayers(layers, options) {
     onProgress: options.onProgress
   };
   const compression = encoding === "tar+zstd" ? { kind: "zstd", level: options.level, compressor: options.compressor } : { kind: "none" };
-  try {
-    return await mapConcurrent(
-      layers,
-      options.concurrency,
-      async (layer, _i, signal) => {
-        const inputs = layer.files.map((f) => {
-          const known = digests.get(f.path);
-          return {
-            ...f,
-            ...known ? { knownDigest: known } : {},
-            ...f.digest ? { expectDigest: f.digest } : {}
-          };
-        });
-        const name = layer.files.length === 1 ? layer.files[0].path : `the ${layer.kind} layer`;
-        const bytes = layer.files.reduce((n, f) => n + f.size, 0);
-        const packed = await writeWithRetries(
-          target,
-          {
-            what: name,
-            kind: "layer",
-            bytes,
-            signal,
-            ...options.onWarning ? { onWarning: options.onWarning } : {}
-          },
-          (writer) => encoding === "raw" ? packRawBlob(inputs[0], writer, { ...ctx, signal }) : packTarLayer(inputs, compression, writer, { ...ctx, signal })
-        );
-        for (const [i, f] of layer.files.entries()) {
-          const digest = packed.files[i].digest;
-          if (!digests.has(f.path) && f.statKey) cache?.record(f.path, f.statKey, digest);
-          digests.set(f.path, digest);
-        }
-        return {
-          ...recordBase(layer, encoding, packed.files),
-          digest: packed.digest,
-          size: packed.size,
-          diffId: packed.diffId,
-          status: packed.stored ? "new" : "existing",
-          uncompressedSize: packed.uncompressedSize
-        };
+  const packOne = async (layer, signal, chain) => {
+    const inputs = (chainHash) => layer.files.map((f) => {
+      const known = digests.get(f.path);
+      return {
+        ...f,
+        ...known ? { knownDigest: known } : {},
+        ...f.digest ? { expectDigest: f.digest } : {},
+        ...chainHash !== void 0 ? { chainHash } : {}
+      };
+    });
+    let attempt;
+    const attemptInputs = async () => {
+      if (!chain) return inputs();
+      if (attempt !== void 0) await hasher.drop(attempt);
+      attempt = await hasher.fork(chain.id);
+      return inputs(attempt);
+    };
+    const name = layer.files.length === 1 ? layer.files[0].path : `the ${layer.kind} layer`;
+    const bytes = layer.files.reduce((n, f) => n + f.size, 0);
+    const packed = await writeWithRetries(
+      target,
+      {
+        what: name,
+        kind: "layer",
+        bytes,
+        signal,
+        ...options.onWarning ? { onWarning: options.onWarning } : {}
       },
+      async (writer) => {
+        const files = await attemptInputs();
+        return encoding === "raw" ? packRawBlob(files[0], writer, { ...ctx, signal }) : packTarLayer(files, compression, writer, { ...ctx, signal });
+      }
+    );
+    if (chain && attempt !== void 0) {
+      await hasher.drop(chain.id);
+      chain.id = attempt;
+    }
+    for (const [i, f] of layer.files.entries()) {
+      const digest = packed.files[i].digest;
+      if (!digests.has(f.path) && f.statKey) cache?.record(f.path, f.statKey, digest);
+      digests.set(f.path, digest);
+    }
+    return {
+      ...recordBase(layer, encoding, packed.files),
+      digest: packed.digest,
+      size: packed.size,
+      diffId: packed.diffId,
+      status: packed.stored ? "new" : "existing",
+      uncompressedSize: packed.uncompressedSize
+    };
+  };
+  const packParts = async (parts, signal) => {
+    const whole = parts[0].whole;
+    const chain = parts.length === parts[0].part.count ? { id: hasher.create() } : void 0;
+    const records = [];
+    for (const part of parts) records.push(await packOne(part, signal, chain));
+    if (chain !== void 0) {
+      const { digest } = await hasher.digest(chain.id);
+      checkPromised(whole.path, digest, whole.digest);
+      if (!digests.has(whole.path) && whole.statKey) cache?.record(whole.path, whole.statKey, digest);
+      digests.set(whole.path, digest);
+    } else if (!digests.has(whole.path)) {
+      throw new Error(`${whole.path}: some parts were reused, yet the file's digest is not known`);
+    }
+    return records;
+  };
+  const jobs = [];
+  for (const layer of layers) {
+    const last = jobs.at(-1);
+    if (layer.whole && last?.[0]?.whole === layer.whole) last.push(layer);
+    else jobs.push([layer]);
+  }
+  try {
+    const packed = await mapConcurrent(
+      jobs,
+      options.concurrency,
+      (job, _i, signal) => job[0].whole ? packParts(job, signal) : packOne(job[0], signal).then((r) => [r]),
       options.signal
     );
+    return packed.flat();
   } finally {
     await hasher.close();
   }
@@ -42230,6 +42550,7 @@ var init_pack_layers = __esm({
     init_write_retries();
     init_frame_pool();
     init_layer_packer();
+    init_source_reader();
     init_hash_worker();
     init_limiter();
     init_reuse();
@@ -42239,7 +42560,9 @@ var init_pack_layers = __esm({
 // src/model/reuse-across-tags.ts
 async function findAcrossTags(target, wanted, digests, encoding, skip, warn, signal) {
   const found = /* @__PURE__ */ new Map();
-  const open9 = new Set(wanted.filter((l) => l.files.every((f) => digests.has(f.path))));
+  const open9 = new Set(
+    wanted.filter((l) => l.files.every((f) => digests.has(f.path)) || l.part && digests.has(l.part.path))
+  );
   if (open9.size === 0 || !canListTags(target)) return found;
   let tags;
   try {
@@ -42253,6 +42576,7 @@ async function findAcrossTags(target, wanted, digests, encoding, skip, warn, sig
   }
   const take = (artifact) => {
     if (skip.has(artifact.descriptor.digest)) return;
+    learnPartDigests(artifact, [...open9], digests);
     for (const layer of open9) {
       const match = findReusable(layer, digests, encoding, artifact);
       if (!match) continue;
@@ -42376,6 +42700,17 @@ async function buildModel(options) {
       ...options.runtime ? { [ANNOTATION.runtimeRequires]: normaliseRuntime(options.runtime) } : {}
     }
   };
+  const frameSize = options.frameSize ?? DEFAULT_FRAME_SIZE;
+  const planned = planLayers(
+    files,
+    encoding,
+    options.layerLimit ? { limit: options.layerLimit, frameSize, mtime } : void 0
+  );
+  const split = planned.filter((l) => l.part);
+  if (split.length > 0 && options.imageForm)
+    throw new UsageError(
+      `${split[0].part.path} is split into ${split[0].part.count} part layers to fit ${options.layerLimit.why}; the image form cannot hold a file in several layers (a runtime would unpack the parts as separate files): build without the image form and deliver the model with model pull, which reassembles it`
+    );
   const cacheOption = root === void 0 ? false : options.digestCache;
   const cache = cacheOption ? await DigestCache.load(
     "file" in cacheOption ? cacheOption.file : cacheFileFor(root, cacheOption.dir),
@@ -42385,7 +42720,7 @@ async function buildModel(options) {
   const digests = /* @__PURE__ */ new Map();
   for (const f of files) if (f.digest) digests.set(f.path, f.digest);
   if (cache && !options.verify) {
-    for (const f of files) {
+    for (const f of [...files, ...split.map((l) => l.files[0])]) {
       const d = f.statKey && cache.lookup(f.path, f.statKey);
       if (d) digests.set(f.path, d);
     }
@@ -42398,7 +42733,11 @@ async function buildModel(options) {
     signal
   );
   const own = previousSource ? void 0 : previous;
-  const unknown = files.filter((f) => !digests.has(f.path));
+  learnPartDigests(previous, split, digests);
+  const partsOf = /* @__PURE__ */ new Map();
+  for (const l of split) partsOf.set(l.part.path, [...partsOf.get(l.part.path) ?? [], l]);
+  const partsUnknown = (f) => partsOf.get(f.path)?.some((l) => !digests.has(l.files[0].path));
+  const unknown = files.filter((f) => !digests.has(f.path) || f.digest === void 0 && partsUnknown(f));
   const hashFirst = unknown.filter((f) => previous?.sizes.get(f.path) === f.size);
   let bytesRead = 0;
   if (hashFirst.length > 0) {
@@ -42409,10 +42748,21 @@ async function buildModel(options) {
       message: `hashing ${hashFirst.length} file(s) the previous artifact may hold`
     });
     const progress = new Progress("hash", total, emit);
-    const hashed = await hashFiles(hashFirst, availableParallelism4(), signal, progress.add);
+    const inputs = hashFirst.map((f) => {
+      const parts = partsOf.get(f.path);
+      return parts ? { ...f, parts: parts.map((l) => ({ start: l.part.offset, end: l.part.offset + l.part.size })) } : f;
+    });
+    const hashed = await hashFiles(inputs, availableParallelism4(), signal, progress.add);
     hashFirst.forEach((f, i) => {
-      digests.set(f.path, hashed[i]);
-      if (f.statKey) cache?.record(f.path, f.statKey, hashed[i]);
+      const { digest, parts } = hashed[i];
+      checkPromised(f.path, digest, f.digest);
+      digests.set(f.path, digest);
+      if (f.statKey) cache?.record(f.path, f.statKey, digest);
+      partsOf.get(f.path)?.forEach((l, k) => {
+        const part = l.files[0];
+        digests.set(part.path, parts[k]);
+        if (part.statKey) cache?.record(part.path, part.statKey, parts[k]);
+      });
     });
     bytesRead += total;
   }
@@ -42473,7 +42823,6 @@ async function buildModel(options) {
     const skipped = await decideFor(weightsDigest(allKnown()));
     if (skipped) return skipped;
   }
-  const planned = planLayers(files, encoding);
   const records = [];
   const reused = (layer, from, status) => ({
     ...recordBase(layer, encoding, from.files),
@@ -42521,7 +42870,7 @@ async function buildModel(options) {
         encoding,
         compressor: options.compressor ?? chooseCompressor().compressor,
         level: options.level ?? DEFAULT_LEVEL,
-        frameSize: options.frameSize ?? DEFAULT_FRAME_SIZE,
+        frameSize,
         concurrency: options.concurrency ?? 2,
         mtime,
         digests,
@@ -42542,11 +42891,12 @@ async function buildModel(options) {
     if (skipped) return skipped;
   }
   emit({ type: "phase", phase: "record", message: `writing manifest to ${target.displayName}` });
+  for (const r of records) if (r.part) r.part.fileDigest = digests.get(r.part.path);
   const artifact = buildArtifact({
     ...metadata,
     encoding,
     weightsDigest: weights,
-    layers: records.map((r) => r.descriptor ?? layerDescriptor(r, mtime)),
+    layers: records.map((r) => r.descriptor ? withPart(r.descriptor, r.part) : layerDescriptor(r, mtime)),
     diffIds: records.map((r) => r.diffId)
   });
   const config = await target.putBlob(artifact.config.descriptor, artifact.config.bytes, signal);
@@ -42593,6 +42943,7 @@ var init_build = __esm({
     init_media_types();
     init_reference();
     init_file_hasher();
+    init_source_reader();
     init_zstd();
     init_errors();
     init_artifact();
@@ -42654,6 +43005,7 @@ async function runModelBuild(config, hooks = {}, signal) {
       ...createdAt ? { createdAt } : {},
       ...compression ? { compressor: compression.compressor } : {},
       ...config.imageForm ? { imageForm: config.imageForm } : {},
+      ...layerLimitFor2(target, config),
       reuseFrom,
       ...signal ? { signal } : {},
       ...hooks.onEvent ? { onEvent: hooks.onEvent } : {}
@@ -42704,6 +43056,12 @@ async function openHub(hub, config, signal) {
     throw err;
   }
 }
+function layerLimitFor2(target, config) {
+  const fromTarget = layerLimitOf(target);
+  if (fromTarget) return { layerLimit: fromTarget };
+  const asked = config.storage.registry.upload?.maxLayer;
+  return asked ? { layerLimit: { bytes: asked.bytes, why: `${asked.source} (${asked.bytes} bytes)` } } : {};
+}
 var init_model_build = __esm({
   "src/commands/model-build.ts"() {
     "use strict";
@@ -42711,6 +43069,7 @@ var init_model_build = __esm({
     init_pull();
     init_targets();
     init_dry_run_target();
+    init_target();
     init_client();
     init_source2();
     init_build();
@@ -42974,6 +43333,7 @@ function parseBuildArgs(argv) {
       quiet: { type: "boolean", default: false },
       ...REGISTRY_FLAGS,
       ...UPLOAD_FLAGS,
+      ...LAYER_LIMIT_FLAGS,
       "mount-from": { type: "string", multiple: true, default: [] },
       "image-form": { type: "boolean", default: false },
       "image-platforms": { type: "string" }
@@ -43104,7 +43464,8 @@ Options:
   --image-platforms LIST the image form's platforms (default linux/amd64,linux/arm64)
 ${OUTPUT_HELP}
 ${REGISTRY_HELP}
-${UPLOAD_HELP}`;
+${UPLOAD_HELP}
+${LAYER_LIMIT_HELP}`;
   }
 });
 
@@ -43132,7 +43493,8 @@ async function runInspect(config, hooks = {}, signal) {
         digest: l.descriptor.digest,
         size: l.descriptor.size,
         diffId: l.diffId,
-        files: l.files
+        files: l.files,
+        ...l.part ? { part: l.part } : {}
       }))
     };
   } finally {
@@ -43181,7 +43543,7 @@ async function modelInspectCommand(argv, io, signal) {
     `  digest   ${summary.digest}`,
     `  weights  ${summary.weightsDigest} (${summary.encoding})`,
     ...summary.layers.map(
-      (l) => `  ${formatBytes(l.size).padStart(10)}  ${l.mediaType}  ${l.files.map((f) => f.path).join(", ")}`
+      (l) => `  ${formatBytes(l.size).padStart(10)}  ${l.mediaType}  ${l.part ? `${l.part.path} part ${l.part.index} of ${l.part.count} (bytes ${l.part.offset}–${l.part.offset + l.part.size})` : l.files.map((f) => f.path).join(", ")}`
     )
   ];
   io.stdout(`${lines.join("\n")}
@@ -46070,6 +46432,8 @@ var init_staged_file = __esm({
       hash;
       marks = [];
       closed = false;
+      /** A range of a file other writers share: discarding it leaves the file. */
+      shared = false;
       /** Bytes in the file so far. */
       written;
       constructor(tempPath, writer, hash, written) {
@@ -46084,6 +46448,17 @@ var init_staged_file = __esm({
         });
         const writer = await SequentialFileWriter.create(tempPath, options);
         return new _StagedFile(tempPath, writer, options.hashes.stream(), 0);
+      }
+      /** Writes into `[offset, …)` of a file the parts of one model file share (their assembly). */
+      static async region(path19, offset, options) {
+        const file = new _StagedFile(
+          path19,
+          await SequentialFileWriter.region(path19, offset),
+          options.hashes.stream(),
+          0
+        );
+        file.shared = true;
+        return file;
       }
       /**
        * The first `prefix` bytes of an earlier attempt, re-read and hashed; undefined when they are not
@@ -46167,7 +46542,7 @@ var init_staged_file = __esm({
       /** Closes without keeping the bytes. */
       async discard() {
         await this.close();
-        await unlink5(this.tempPath).catch(() => {
+        if (!this.shared) await unlink5(this.tempPath).catch(() => {
         });
       }
       /** Closes and keeps the bytes for a later attempt to resume (a checkpoint says how many count). */
@@ -46442,7 +46817,10 @@ var init_zstd_decode = __esm({
 // src/pull/layer-pull.ts
 import { createGunzip } from "node:zlib";
 function resumable(layer) {
-  return layer.files?.length === 1 && layer.encoding !== "tar+gzip";
+  return layer.files?.length === 1 && layer.encoding !== "tar+gzip" && !layer.part;
+}
+function stageFor(layer, state, path19, direct) {
+  return layer.part ? StagedFile.region(state.assemblyPath(layer.part.path), layer.part.offset, direct) : StagedFile.create(path19, direct);
 }
 async function openResumption(layer, state, options) {
   const digest = layer.descriptor.digest;
@@ -46566,20 +46944,23 @@ async function pullLayer(layer, ctx) {
   let entries;
   try {
     if (layer.encoding === "raw" || resume) {
-      const file = resume?.staged ?? await StagedFile.create(state.partialPath(desc.digest), direct);
+      const file = resume?.staged ?? await stageFor(layer, state, state.partialPath(desc.digest), direct);
       if (!resume) staged.push(file);
       const header2 = resume ? Buffer.from(resume.journal.header, "base64") : Buffer.alloc(0);
-      journalInto(file, header2.byteLength, header2);
-      await writeSingle(content, file, single.size, where);
+      const one = single ?? layer.files[0];
+      if (single) journalInto(file, header2.byteLength, header2);
+      await writeSingle(content, file, one.size, where);
       const { digest, size: size2 } = await file.finish();
-      entries = [{ kind: "file", path: single.path, staged: file, digest, size: size2, mode: layer.mode }];
+      entries = [{ kind: "file", path: one.path, staged: file, digest, size: size2, mode: layer.mode }];
     } else {
       entries = await extractTar(bytesOf(content), {
         where,
         expected: layer.files ? new Map(layer.files.map((f) => [f.path, f])) : void 0,
         wanted: ctx.wanted,
         stage: async () => {
-          const file = await StagedFile.create(
+          const file = await stageFor(
+            layer,
+            state,
             single ? state.partialPath(desc.digest) : state.tempPath(),
             direct
           );
@@ -46748,17 +47129,29 @@ async function planPull(target, manifest, options) {
       if (!path19) throw new UserError(`${layerWhere}: a raw layer without a file path (no title or filepath)`);
       files = [{ path: safeRelativePath(path19, layerWhere), size: layer.size, digest: layer.digest }];
     }
+    const partText = layer.annotations?.[ANNOTATION.part];
+    const part = partText === void 0 ? void 0 : parsePart(partText, `${layerWhere} part`);
+    if (part) {
+      part.path = safeRelativePath(part.path, layerWhere);
+      if (files?.length !== 1 || files[0].size !== part.size)
+        throw new InvalidDocumentError(
+          layerWhere,
+          "a part layer must list exactly its one part, of the part's size"
+        );
+    }
     return {
       descriptor: layer,
       diffId: void 0,
       encoding,
       files,
       name: title ?? layer.digest,
-      mode: modeOf(layer)
+      mode: modeOf(layer),
+      ...part ? { part } : {}
     };
   });
+  const assembled = assemble(layers, where);
   const paths = /* @__PURE__ */ new Set();
-  for (const file of layers.flatMap((l) => l.files ?? [])) {
+  for (const file of [...layers.flatMap((l) => l.files ?? []), ...assembled]) {
     if (paths.has(file.path)) throw new InvalidDocumentError(where, `two layers hold ${file.path}`);
     paths.add(file.path);
   }
@@ -46769,14 +47162,41 @@ async function planPull(target, manifest, options) {
     config: doc.config,
     where,
     layers,
-    ...weightsDigest2 ? { weightsDigest: weightsDigest2 } : {}
+    ...weightsDigest2 ? { weightsDigest: weightsDigest2 } : {},
+    assembled
   };
+}
+function assemble(layers, where) {
+  const byPath = /* @__PURE__ */ new Map();
+  for (const layer of layers)
+    if (layer.part) byPath.set(layer.part.path, [...byPath.get(layer.part.path) ?? [], layer]);
+  return [...byPath].map(([path19, parts]) => {
+    parts.sort((a, b) => a.part.index - b.part.index);
+    const first = parts[0].part;
+    let offset = 0;
+    for (const [i, layer] of parts.entries()) {
+      const p = layer.part;
+      if (p.index !== i + 1 || p.count !== parts.length || p.offset !== offset || p.fileSize !== first.fileSize || p.fileDigest !== first.fileDigest)
+        throw new InvalidDocumentError(
+          where,
+          `the part layers of ${path19} do not make up the file (part ${p.index} of ${p.count} at ${p.offset})`
+        );
+      offset += p.size;
+    }
+    if (offset !== first.fileSize)
+      throw new InvalidDocumentError(
+        where,
+        `the part layers of ${path19} hold ${offset} of its ${first.fileSize} bytes`
+      );
+    return { path: path19, size: first.fileSize, digest: first.fileDigest, mode: parts[0].mode, parts };
+  });
 }
 var MAX_CONFIG_BYTES5;
 var init_plan = __esm({
   "src/pull/plan.ts"() {
     "use strict";
     init_read();
+    init_parts();
     init_digest();
     init_manifest();
     init_media_types();
@@ -46858,8 +47278,8 @@ var init_dir_lock = __esm({
 });
 
 // src/pull/pull-state.ts
-import { randomBytes as randomBytes3 } from "node:crypto";
-import { mkdir as mkdir7, readdir as readdir4, readFile as readFile10, unlink as unlink7 } from "node:fs/promises";
+import { createHash as createHash5, randomBytes as randomBytes3 } from "node:crypto";
+import { mkdir as mkdir7, readdir as readdir4, readFile as readFile10, stat as stat9, unlink as unlink7 } from "node:fs/promises";
 import path17 from "node:path";
 function readJournal(value, layer) {
   const j = value;
@@ -46949,6 +47369,40 @@ var init_pull_state = __esm({
         await unlink7(this.partialPath(layer)).catch(() => {
         });
       }
+      assemblyStem(file) {
+        return path17.join(
+          this.partialDir,
+          `assembly-${createHash5("sha256").update(file).digest("hex").slice(0, 32)}`
+        );
+      }
+      /** Where the part layers of `file` are written, each at its offset, before it is checked and renamed into place. */
+      assemblyPath(file) {
+        return `${this.assemblyStem(file)}.part`;
+      }
+      /** Which parts of `file` (of this whole digest) an earlier run wrote and verified. */
+      async readAssembly(file, fileDigest) {
+        try {
+          const o = JSON.parse(await readFile10(`${this.assemblyStem(file)}.json`, "utf8"));
+          if (o.path !== file || o.fileDigest !== fileDigest || !Array.isArray(o.done)) return /* @__PURE__ */ new Set();
+          await stat9(this.assemblyPath(file));
+          return new Set(o.done.filter((n) => Number.isSafeInteger(n)));
+        } catch {
+          return /* @__PURE__ */ new Set();
+        }
+      }
+      /** Records that these parts of `file` are written (synced) and verified. */
+      async writeAssembly(file, fileDigest, done) {
+        const body = { path: file, fileDigest, done: [...done].sort((a, b) => a - b) };
+        await writeFileAtomic(`${this.assemblyStem(file)}.json`, `${JSON.stringify(body)}
+`);
+      }
+      /** Forgets an assembly (placed, or its bytes proved wrong). */
+      async dropAssembly(file) {
+        await unlink7(`${this.assemblyStem(file)}.json`).catch(() => {
+        });
+        await unlink7(this.assemblyPath(file)).catch(() => {
+        });
+      }
       async close() {
         try {
           await this.cache.save();
@@ -46961,11 +47415,11 @@ var init_pull_state = __esm({
 });
 
 // src/pull/pull.ts
-import { createHash as createHash5 } from "node:crypto";
-import { mkdir as mkdir8, open as open8, stat as stat9 } from "node:fs/promises";
+import { createHash as createHash6 } from "node:crypto";
+import { copyFile as copyFile2, lstat as lstat5, mkdir as mkdir8, open as open8, stat as stat10, truncate } from "node:fs/promises";
 import path18 from "node:path";
 async function hashFile2(file) {
-  const hash = createHash5("sha256");
+  const hash = createHash6("sha256");
   const handle = await open8(file, "r");
   try {
     const buf = Buffer.allocUnsafe(4 << 20);
@@ -46981,7 +47435,7 @@ async function hashFile2(file) {
 }
 async function isPresent(state, file, verify) {
   const abs = path18.join(state.dir, file.path);
-  const info = await stat9(abs, { bigint: true }).catch(() => void 0);
+  const info = await stat10(abs, { bigint: true }).catch(() => void 0);
   if (!info?.isFile() || Number(info.size) !== file.size) return false;
   const key = statKeyOf(info);
   const cached = verify ? void 0 : state.cache.lookup(file.path, key);
@@ -46989,6 +47443,67 @@ async function isPresent(state, file, verify) {
   const digest = await hashFile2(abs);
   if (digest === file.digest) state.cache.record(file.path, key, digest);
   return digest === file.digest;
+}
+async function seedFromOldCopy(state, file) {
+  const done = /* @__PURE__ */ new Set();
+  const old = path18.join(state.dir, file.path);
+  const info = await lstat5(old).catch(() => void 0);
+  if (!info?.isFile()) return done;
+  const handle = await open8(old, "r");
+  try {
+    const buf = Buffer.allocUnsafe(4 << 20);
+    for (const layer of file.parts) {
+      const part = layer.part;
+      if (part.offset + part.size > info.size) continue;
+      const hash = createHash6("sha256");
+      for (let at = part.offset; at < part.offset + part.size; ) {
+        const { bytesRead } = await handle.read(
+          buf,
+          0,
+          Math.min(buf.length, part.offset + part.size - at),
+          at
+        );
+        if (bytesRead === 0) break;
+        hash.update(buf.subarray(0, bytesRead));
+        at += bytesRead;
+      }
+      if (`sha256:${hash.digest("hex")}` === layer.files?.[0]?.digest) done.add(part.index);
+    }
+  } finally {
+    await handle.close();
+  }
+  if (done.size === 0) return done;
+  const assembly = state.assemblyPath(file.path);
+  await copyFile2(old, assembly);
+  await truncate(assembly, file.size);
+  await state.writeAssembly(file.path, file.digest, done);
+  return done;
+}
+async function partWritten(state, assembly, index) {
+  assembly.done.add(index);
+  assembly.saving = assembly.saving.then(
+    () => state.writeAssembly(assembly.file.path, assembly.file.digest, assembly.done)
+  );
+  await assembly.saving;
+  return [];
+}
+async function placeAssembled(state, file) {
+  const assembled = state.assemblyPath(file.path);
+  const size2 = (await stat10(assembled)).size;
+  const digest = size2 === file.size ? await hashFile2(assembled) : void 0;
+  if (digest !== file.digest) {
+    await state.dropAssembly(file.path);
+    throw new IntegrityError(
+      `${file.path}: its ${file.parts.length} parts put together ${digest ? `hash to ${digest}` : `are ${size2} bytes`}, not ${file.digest}`
+    );
+  }
+  const placed = await commitEntries(
+    [{ kind: "file", path: file.path, staged: { tempPath: assembled }, digest, size: size2, mode: file.mode }],
+    state,
+    `file ${file.path}`
+  );
+  await state.dropAssembly(file.path);
+  return placed;
 }
 function selector(include, exclude) {
   return (file) => (!include?.length || matchesAny(file, include)) && !(exclude?.length && matchesAny(file, exclude));
@@ -47001,7 +47516,7 @@ async function pullModel(options) {
   if (!fetched) throw new UserError(`${where} not found`);
   const plan = await planPull(target, fetched, { platform: options.platform, signal });
   const dir = path18.resolve(options.dir);
-  const info = await stat9(dir).catch((err) => {
+  const info = await stat10(dir).catch((err) => {
     if (errnoCode(err) === "ENOENT") return void 0;
     throw err;
   });
@@ -47025,6 +47540,18 @@ async function pullPlanned(options, plan, state, started) {
   const layers = [];
   const files = [];
   const todo = [];
+  const assemblies = /* @__PURE__ */ new Map();
+  for (const file of plan.assembled) {
+    if (!wanted(file.path)) continue;
+    const present = await isPresent(state, file, options.verify ?? false);
+    if (present) files.push({ path: file.path, size: file.size, digest: file.digest });
+    let done2 = present ? /* @__PURE__ */ new Set() : await state.readAssembly(file.path, file.digest);
+    if (!present && done2.size === 0) {
+      await state.dropAssembly(file.path);
+      done2 = await seedFromOldCopy(state, file);
+    }
+    assemblies.set(file.path, { file, present, done: done2, saving: Promise.resolve() });
+  }
   for (const layer of plan.layers) {
     const entry = {
       name: layer.name,
@@ -47032,6 +47559,14 @@ async function pullPlanned(options, plan, state, started) {
       size: layer.descriptor.size,
       fetched: 0
     };
+    if (layer.part) {
+      const assembly = assemblies.get(layer.part.path);
+      if (!assembly) layers.push({ ...entry, state: "excluded" });
+      else if (assembly.present) layers.push({ ...entry, state: "present" });
+      else if (assembly.done.has(layer.part.index)) layers.push({ ...entry, state: "resumed" });
+      else todo.push(layer);
+      continue;
+    }
     const mine = layer.files?.filter((f) => wanted(f.path));
     if (mine && mine.length === 0) {
       layers.push({ ...entry, state: "excluded" });
@@ -47088,7 +47623,7 @@ async function pullPlanned(options, plan, state, started) {
       });
       let placed;
       try {
-        placed = await commitEntries(outcome.entries, state, `layer ${layer.name}`);
+        placed = layer.part ? await partWritten(state, assemblies.get(layer.part.path), layer.part.index) : await commitEntries(outcome.entries, state, `layer ${layer.name}`);
       } finally {
         for (const entry of outcome.entries) if (entry.kind === "file") await entry.staged.discard();
         await state.dropPartial(layer.descriptor.digest);
@@ -47102,6 +47637,18 @@ async function pullPlanned(options, plan, state, started) {
     },
     options.signal
   ).finally(() => hashes.close());
+  for (const assembly of assemblies.values()) {
+    if (assembly.present) continue;
+    if (assembly.done.size !== assembly.file.parts.length)
+      throw new Error(
+        `${assembly.file.path}: ${assembly.done.size} of ${assembly.file.parts.length} parts written`
+      );
+    options.onEvent?.({
+      type: "phase",
+      message: `${assembly.file.path}: checking the ${assembly.file.parts.length} parts put together`
+    });
+    files.push(...await placeAssembled(state, assembly.file));
+  }
   let fetchedBytes = 0;
   for (const { layer, outcome, placed } of pulled) {
     fetchedBytes += outcome.fetched;
@@ -47134,6 +47681,7 @@ var PART_BUDGET;
 var init_pull2 = __esm({
   "src/pull/pull.ts"() {
     "use strict";
+    init_errors2();
     init_read();
     init_source();
     init_digest();

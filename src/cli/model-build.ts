@@ -46,7 +46,8 @@ Options:
   --image-platforms LIST the image form's platforms (default linux/amd64,linux/arm64)
 ${flags.OUTPUT_HELP}
 ${flags.REGISTRY_HELP}
-${flags.UPLOAD_HELP}`;
+${flags.UPLOAD_HELP}
+${flags.LAYER_LIMIT_HELP}`;
 
 function parseBuildArgs(argv: readonly string[]) {
   return parseFlags('model build', {
@@ -75,6 +76,7 @@ function parseBuildArgs(argv: readonly string[]) {
       quiet: { type: 'boolean', default: false },
       ...flags.REGISTRY_FLAGS,
       ...flags.UPLOAD_FLAGS,
+      ...flags.LAYER_LIMIT_FLAGS,
       'mount-from': { type: 'string', multiple: true, default: [] },
       'image-form': { type: 'boolean', default: false },
       'image-platforms': { type: 'string' },

@@ -14,8 +14,6 @@ export const REGISTRY_FLAGS = {
 export const UPLOAD_FLAGS = {
   upload: { type: 'string' as const, default: 'auto' },
   'chunk-size': { type: 'string' as const },
-  'max-layer-size': { type: 'string' as const },
-  'upload-time-limit': { type: 'string' as const },
   'temp-dir': { type: 'string' as const },
 };
 
@@ -40,13 +38,22 @@ export const REGISTRY_HELP = `Registry options:
   --ca-file FILE         trust the CA certificates in FILE too (repeatable)
 `;
 
+/** model build's layer limits (a file over them becomes part layers). */
+export const LAYER_LIMIT_FLAGS = {
+  'max-layer-size': { type: 'string' as const },
+  'upload-time-limit': { type: 'string' as const },
+};
+
+export const LAYER_LIMIT_HELP = `Layer limits:
+  --max-layer-size SIZE  the most one layer may be (default: the registry's, see docs/registries.md);
+                         a larger file becomes part layers, which model pull reassembles
+  --upload-time-limit SECONDS  how long the registry lets one upload run (ghcr.io: 600); parts are
+                         sized to upload in 80% of it at 12.5 MB/s
+`;
+
 export const UPLOAD_HELP = `Upload options:
   --upload auto|chunked|single  upload strategy (auto: by registry, see docs/registries.md)
   --chunk-size SIZE      bytes per PATCH for chunked uploads (default 8MiB; ghcr.io at most 4MiB)
-  --max-layer-size SIZE  the most one layer may be (default: the registry's, see docs/registries.md);
-                         larger files become part layers
-  --upload-time-limit SECONDS  how long the registry lets one upload run (ghcr.io: 600); parts are
-                         sized to finish in 80% of it at 12.5 MB/s
   --temp-dir DIR         where single-PUT uploads spool a layer and base builds work (default: $TMPDIR)
 `;
 
