@@ -146,6 +146,53 @@ describe('model build: CLI flags and Action inputs give the same config', () => 
     expect(shared(action.config)).toEqual(shared(cli.config));
   });
 
+  test('hf:// with a token and the layer limits', async () => {
+    const temp = await tempDir();
+    const env = { PATH: process.env.PATH, HOME: temp, HF_ENDPOINT: 'http://127.0.0.1:9/hub' };
+    const cli = await modelBuildConfigFromArgs(
+      [
+        'hf://org/m@v1',
+        '--name',
+        'phi',
+        '--temp-dir',
+        temp,
+        '--max-layer-size',
+        '32GiB',
+        '--upload-time-limit',
+        '600',
+      ],
+      { ...env, HF_TOKEN: 'hf_x' },
+    );
+    const action = await modelConfigFromInputs(
+      inputs({
+        path: 'hf://org/m@v1',
+        name: 'phi',
+        'hf-token': 'hf_x',
+        'max-layer-size': '32GiB',
+        'upload-time-limit': '600',
+      }),
+      { ...env, RUNNER_TEMP: temp },
+    );
+    const named = (config: object) => {
+      const copy = shared(config) as {
+        hub?: { tokenHint?: string };
+        storage: { registry: { upload: { maxLayer?: { source?: string } } } };
+        createdAt?: string;
+      };
+      delete copy.hub?.tokenHint;
+      delete copy.storage.registry.upload.maxLayer?.source;
+      // The CLI reads the token from HF_TOKEN, the Action from its input.
+      delete (copy.storage.registry as { env?: Record<string, string> }).env?.HF_TOKEN;
+      return copy;
+    };
+    expect(named(action.config)).toEqual(named(cli.config));
+    expect(cli.config.hub).toMatchObject({ ref: { repo: 'org/m', revision: 'v1' }, token: 'hf_x' });
+    expect(cli.config.storage.registry.upload).toMatchObject({
+      maxLayer: { bytes: 32 * 1024 ** 3 },
+      sessionLimitMs: 600_000,
+    });
+  });
+
   test('the defaults are the documented ones, for both', async () => {
     const temp = await tempDir();
     const { config } = await modelBuildConfigFromArgs(['./weights', '--name', 'phi', '--temp-dir', temp], {
