@@ -322,7 +322,8 @@ async function pullPlanned(
         decodeParallel: options.tuning.decodeParallel,
         directIo: options.tuning.directIo,
         hashes,
-        wanted,
+        // A part's entry is named after the part; the file it belongs to was chosen above.
+        wanted: layer.part ? () => true : wanted,
         signal,
       });
       let placed: Awaited<ReturnType<typeof commitEntries>>;

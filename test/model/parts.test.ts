@@ -101,6 +101,26 @@ describe('a split model through the rest of the tool', () => {
     expect(pulled.code, pulled.stderr).toBe(0);
     expect(sha256(await readFile(path.join(out, 'model.safetensors')))).toBe(sha256(weights));
     expect(JSON.parse(pulled.stdout).weightsDigest).toBe(built.weightsDigest);
+    // include/exclude choose by the whole file's name, not the parts'.
+    const only = path.join(work, 'only');
+    const chosen = await runCli(['model', 'pull', to, '--to', only, '--include', '*.safetensors', '--json']);
+    expect(chosen.code, chosen.stderr).toBe(0);
+    expect(JSON.parse(chosen.stdout).files.map((f: { path: string }) => f.path)).toEqual([
+      'model.safetensors',
+    ]);
+    expect(sha256(await readFile(path.join(only, 'model.safetensors')))).toBe(sha256(weights));
+    const none = await runCli([
+      'model',
+      'pull',
+      to,
+      '--to',
+      path.join(work, 'none'),
+      '--exclude',
+      '*.safetensors',
+      '--json',
+    ]);
+    expect(none.code, none.stderr).toBe(0);
+    expect(JSON.parse(none.stdout).files.map((f: { path: string }) => f.path)).toEqual(['config.json']);
   });
 
   test('the image form refuses a split model before anything is written, pointing to model pull', async () => {
