@@ -38089,21 +38089,22 @@ function uploadPolicyFor(host, override = {}) {
 function layerLimitFor(host, size2, sessionLimitMs) {
   const bySize = size2 && {
     bytes: size2.bytes,
-    why: `the layer limit of ${host}, ${gb(size2.bytes)} (${size2.source})`
+    why: `the layer limit of ${host}, ${sized(size2.bytes)} (${size2.source})`
   };
   const seconds = sessionLimitMs === void 0 ? void 0 : sessionLimitMs / 1e3;
   const byTime = seconds === void 0 ? void 0 : {
     bytes: Math.floor(seconds * 0.8 * MIN_UPLOAD_BYTES_PER_SECOND),
-    why: `the upload time limit of ${host}, ${seconds} s (${gb(seconds * 0.8 * MIN_UPLOAD_BYTES_PER_SECOND)} in 80% of it at ${MIN_UPLOAD_BYTES_PER_SECOND / 1e6} MB/s)`
+    why: `the upload time limit of ${host}, ${seconds} s (${sized(seconds * 0.8 * MIN_UPLOAD_BYTES_PER_SECOND)} in 80% of it at ${MIN_UPLOAD_BYTES_PER_SECOND / 1e6} MB/s)`
   };
   if (!bySize) return byTime;
   if (!byTime) return bySize;
   return byTime.bytes < bySize.bytes ? byTime : bySize;
 }
-var MIN_UPLOAD_BYTES_PER_SECOND, MiB, DEFAULT_CHUNK_SIZE, MIN_CHUNK_SIZE, RULES, gb;
+var MIN_UPLOAD_BYTES_PER_SECOND, MiB, DEFAULT_CHUNK_SIZE, MIN_CHUNK_SIZE, RULES, sized;
 var init_upload_policy = __esm({
   "src/registry/upload-policy.ts"() {
     "use strict";
+    init_format();
     MIN_UPLOAD_BYTES_PER_SECOND = 125e5;
     MiB = 1024 * 1024;
     DEFAULT_CHUNK_SIZE = 8 * MiB;
@@ -38142,7 +38143,7 @@ var init_upload_policy = __esm({
         reason: "chunked uploads resume after a dropped connection"
       }
     ];
-    gb = (bytes) => `${(bytes / 1e9).toFixed(bytes < 1e9 ? 3 : 1)} GB`;
+    sized = (bytes) => bytes >= 1e9 ? `${(bytes / 1e9).toFixed(1)} GB` : formatBytes(bytes);
   }
 });
 

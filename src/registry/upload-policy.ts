@@ -1,3 +1,5 @@
+import { formatBytes } from '../util/format.ts';
+
 /** How a blob whose digest is known only at the end travels to a registry. */
 export type UploadStrategy = 'chunked' | 'single';
 
@@ -103,7 +105,8 @@ export function uploadPolicyFor(host: string, override: UploadOverride = {}): Up
   };
 }
 
-const gb = (bytes: number) => `${(bytes / 1e9).toFixed(bytes < 1e9 ? 3 : 1)} GB`;
+/** 10 GB as 10.0 GB; small test limits in binary units (64.0 MiB). */
+const sized = (bytes: number) => (bytes >= 1e9 ? `${(bytes / 1e9).toFixed(1)} GB` : formatBytes(bytes));
 
 /** The smaller of the size limit and what the time limit lets through at the slowest planned rate. */
 function layerLimitFor(
@@ -113,7 +116,7 @@ function layerLimitFor(
 ): { bytes: number; why: string } | undefined {
   const bySize = size && {
     bytes: size.bytes,
-    why: `the layer limit of ${host}, ${gb(size.bytes)} (${size.source})`,
+    why: `the layer limit of ${host}, ${sized(size.bytes)} (${size.source})`,
   };
   const seconds = sessionLimitMs === undefined ? undefined : sessionLimitMs / 1000;
   const byTime =
@@ -121,7 +124,7 @@ function layerLimitFor(
       ? undefined
       : {
           bytes: Math.floor(seconds * 0.8 * MIN_UPLOAD_BYTES_PER_SECOND),
-          why: `the upload time limit of ${host}, ${seconds} s (${gb(seconds * 0.8 * MIN_UPLOAD_BYTES_PER_SECOND)} in 80% of it at ${MIN_UPLOAD_BYTES_PER_SECOND / 1e6} MB/s)`,
+          why: `the upload time limit of ${host}, ${seconds} s (${sized(seconds * 0.8 * MIN_UPLOAD_BYTES_PER_SECOND)} in 80% of it at ${MIN_UPLOAD_BYTES_PER_SECOND / 1e6} MB/s)`,
         };
   if (!bySize) return byTime;
   if (!byTime) return bySize;

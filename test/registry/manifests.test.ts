@@ -172,4 +172,25 @@ describe('endpoints and upload policy', () => {
     });
     expect(uploadPolicyFor('us-docker.pkg.dev', { strategy: 'chunked' }).strategy).toBe('chunked');
   });
+
+  test('layer limits: the documented size limits, ghcr.io held to what its 10-minute cap lets through at 12.5 MB/s, overrides', () => {
+    const MiB = 1024 * 1024;
+    expect(uploadPolicyFor('ghcr.io').layerLimit).toMatchObject({ bytes: 6_000_000_000 });
+    expect(uploadPolicyFor('ghcr.io').layerLimit!.why).toMatch(/upload time limit of ghcr\.io, 600 s/);
+    expect(uploadPolicyFor('public.ecr.aws').layerLimit!.bytes).toBe(10_000 * MiB);
+    expect(uploadPolicyFor('123456789012.dkr.ecr.eu-west-1.amazonaws.com').layerLimit!.bytes).toBe(
+      52_000 * MiB,
+    );
+    expect(uploadPolicyFor('quay.io').layerLimit!.bytes).toBe(20_000_000_000);
+    expect(uploadPolicyFor('registry.example.com').layerLimit).toBeUndefined();
+    const harbor = uploadPolicyFor('harbor.lan', {
+      maxLayer: { bytes: 32 * 1024 * MiB, source: '--max-layer-size' },
+    });
+    expect(harbor.layerLimit).toEqual({
+      bytes: 32 * 1024 * MiB,
+      why: 'the layer limit of harbor.lan, 34.4 GB (--max-layer-size)',
+    });
+    // A tighter time limit wins over the size limit.
+    expect(uploadPolicyFor('quay.io', { sessionLimitMs: 60_000 }).layerLimit!.bytes).toBe(600_000_000);
+  });
 });
