@@ -516,3 +516,67 @@ describe('fault proxy pass-through details', () => {
     }
   });
 });
+
+describe('fault proxy registry limits', () => {
+  /** A request to `limited` (not the shared proxy). */
+  async function send(
+    limited: FaultProxy,
+    method: 'POST' | 'PATCH',
+    url: string,
+    opts: { headers?: Record<string, string>; body?: Buffer | Readable } = {},
+  ): Promise<Answer> {
+    const res = await request(new URL(url, limited.url), { method, ...opts, dispatcher: agent });
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = String(v);
+    return { status: res.statusCode, headers, body: Buffer.from(await res.body.arrayBuffer()) };
+  }
+
+  it('refuses a blob over the size limit with 413; cuts off an upload session once its time is up', async () => {
+    const limited = await startFaultProxy({
+      upstream: registry.url,
+      registryLimits: { maxBlobBytes: 1000, uploadTimeLimitMs: 400 },
+    });
+    try {
+      const start = async () =>
+        (await send(limited, 'POST', '/v2/selftest/limits/blobs/uploads/')).headers.location!;
+      const tooBig = await send(limited, 'PATCH', await start(), {
+        headers: octets({ 'content-range': '0-1999' }),
+        body: randomBytes(2000),
+      });
+      expect(tooBig.status).toBe(413);
+      expect(tooBig.body.toString()).toContain('SIZE_INVALID');
+
+      // Within the size limit: fine while the session is young, 404 once its time has passed.
+      const location = await start();
+      const first = await send(limited, 'PATCH', location, {
+        headers: octets({ 'content-range': '0-499' }),
+        body: randomBytes(500),
+      });
+      expect(first.status).toBe(202);
+      await new Promise((r) => setTimeout(r, 500));
+      const late = await send(limited, 'PATCH', first.headers.location!, {
+        headers: octets({ 'content-range': '500-599' }),
+        body: randomBytes(100),
+      });
+      expect(late.status).toBe(404);
+      expect(late.body.toString()).toContain('BLOB_UPLOAD_UNKNOWN');
+
+      // A PATCH still sending when the time is up is cut off.
+      const slow = Readable.from(
+        (async function* () {
+          for (let i = 0; i < 8; i++) {
+            yield randomBytes(100);
+            await new Promise((r) => setTimeout(r, 100));
+          }
+        })(),
+      );
+      await expect(
+        send(limited, 'PATCH', await start(), { headers: octets({ 'content-range': '0-799' }), body: slow }),
+      ).rejects.toThrow();
+      await limited.idle();
+      expect(limited.log.some((e) => e.error?.startsWith('cut off'))).toBe(true);
+    } finally {
+      await limited.stop();
+    }
+  });
+});
