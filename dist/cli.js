@@ -47419,20 +47419,24 @@ var init_pull_state = __esm({
 import { createHash as createHash6 } from "node:crypto";
 import { copyFile as copyFile2, lstat as lstat5, mkdir as mkdir8, open as open8, stat as stat10, truncate } from "node:fs/promises";
 import path18 from "node:path";
-async function hashFile2(file) {
+async function hashRange(handle, start, end) {
   const hash = createHash6("sha256");
+  const buf = Buffer.allocUnsafe(Math.min(4 << 20, Math.max(1, end - start)));
+  for (let at = start; at < end; ) {
+    const { bytesRead } = await handle.read(buf, 0, Math.min(buf.length, end - at), at);
+    if (bytesRead === 0) break;
+    hash.update(buf.subarray(0, bytesRead));
+    at += bytesRead;
+  }
+  return `sha256:${hash.digest("hex")}`;
+}
+async function hashFile2(file) {
   const handle = await open8(file, "r");
   try {
-    const buf = Buffer.allocUnsafe(4 << 20);
-    for (; ; ) {
-      const { bytesRead } = await handle.read(buf, 0, buf.length, null);
-      if (bytesRead === 0) break;
-      hash.update(buf.subarray(0, bytesRead));
-    }
+    return await hashRange(handle, 0, (await handle.stat()).size);
   } finally {
     await handle.close();
   }
-  return `sha256:${hash.digest("hex")}`;
 }
 async function isPresent(state, file, verify) {
   const abs = path18.join(state.dir, file.path);
@@ -47452,23 +47456,11 @@ async function seedFromOldCopy(state, file) {
   if (!info?.isFile()) return done;
   const handle = await open8(old, "r");
   try {
-    const buf = Buffer.allocUnsafe(4 << 20);
     for (const layer of file.parts) {
       const part = layer.part;
       if (part.offset + part.size > info.size) continue;
-      const hash = createHash6("sha256");
-      for (let at = part.offset; at < part.offset + part.size; ) {
-        const { bytesRead } = await handle.read(
-          buf,
-          0,
-          Math.min(buf.length, part.offset + part.size - at),
-          at
-        );
-        if (bytesRead === 0) break;
-        hash.update(buf.subarray(0, bytesRead));
-        at += bytesRead;
-      }
-      if (`sha256:${hash.digest("hex")}` === layer.files?.[0]?.digest) done.add(part.index);
+      if (await hashRange(handle, part.offset, part.offset + part.size) === layer.files?.[0]?.digest)
+        done.add(part.index);
     }
   } finally {
     await handle.close();

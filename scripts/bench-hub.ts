@@ -81,7 +81,8 @@ export async function benchHub(input: BenchInput): Promise<BenchRow[]> {
       await mkdir(temp, { recursive: true });
       const env = { HF_ENDPOINT: hub.url, TMPDIR: temp, RUNNER_TEMP: temp };
 
-      const streamed = await peakDisk([temp], () =>
+      // The same build twice: the first streams the model, the second is the no-op run.
+      const hfBuild = () =>
         input.runCli(
           [
             'model',
@@ -94,26 +95,14 @@ export async function benchHub(input: BenchInput): Promise<BenchRow[]> {
             '--json',
           ],
           env,
-        ),
-      );
+        );
+      const streamed = await peakDisk([temp], hfBuild);
       add('streamed', streamed.value.wall);
       add('streamedRss', streamed.value.rssKiB);
       add('streamedPeak', streamed.peak);
 
       const before = hub.lfsBytes();
-      const noop = await input.runCli(
-        [
-          'model',
-          'build',
-          `hf://${REPO}`,
-          '--name',
-          'bench',
-          '--to',
-          `${registry.host}/hub/streamed-${round}:main`,
-          '--json',
-        ],
-        env,
-      );
+      const noop = await hfBuild();
       if (noop.result.status !== 'skipped') throw new Error('the no-op hf:// build did not skip');
       add('noop', noop.wall);
       add('noopLfs', hub.lfsBytes() - before);

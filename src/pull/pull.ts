@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { copyFile, lstat, mkdir, open, stat, truncate } from 'node:fs/promises';
+import { copyFile, type FileHandle, lstat, mkdir, open, stat, truncate } from 'node:fs/promises';
 import path from 'node:path';
 import { IntegrityError } from '../content/errors.ts';
 import { fetchReference } from '../content/read.ts';
@@ -69,20 +69,26 @@ export interface PullResult {
   durationMs: number;
 }
 
-async function hashFile(file: string): Promise<Digest> {
+/** sha256 of bytes `[start, end)` of an open file (fewer when it ends first). */
+async function hashRange(handle: FileHandle, start: number, end: number): Promise<Digest> {
   const hash = createHash('sha256');
+  const buf = Buffer.allocUnsafe(Math.min(4 << 20, Math.max(1, end - start)));
+  for (let at = start; at < end; ) {
+    const { bytesRead } = await handle.read(buf, 0, Math.min(buf.length, end - at), at);
+    if (bytesRead === 0) break;
+    hash.update(buf.subarray(0, bytesRead));
+    at += bytesRead;
+  }
+  return `sha256:${hash.digest('hex')}`;
+}
+
+async function hashFile(file: string): Promise<Digest> {
   const handle = await open(file, 'r');
   try {
-    const buf = Buffer.allocUnsafe(4 << 20);
-    for (;;) {
-      const { bytesRead } = await handle.read(buf, 0, buf.length, null);
-      if (bytesRead === 0) break;
-      hash.update(buf.subarray(0, bytesRead));
-    }
+    return await hashRange(handle, 0, (await handle.stat()).size);
   } finally {
     await handle.close();
   }
-  return `sha256:${hash.digest('hex')}`;
 }
 
 /** Whether DIR already holds this file, by the stat cache or (not cached, or `verify`) by hashing it. */
@@ -126,23 +132,11 @@ async function seedFromOldCopy(state: PullState, file: AssembledFile): Promise<S
   if (!info?.isFile()) return done;
   const handle = await open(old, 'r');
   try {
-    const buf = Buffer.allocUnsafe(4 << 20);
     for (const layer of file.parts) {
       const part = layer.part!;
       if (part.offset + part.size > info.size) continue;
-      const hash = createHash('sha256');
-      for (let at = part.offset; at < part.offset + part.size; ) {
-        const { bytesRead } = await handle.read(
-          buf,
-          0,
-          Math.min(buf.length, part.offset + part.size - at),
-          at,
-        );
-        if (bytesRead === 0) break;
-        hash.update(buf.subarray(0, bytesRead));
-        at += bytesRead;
-      }
-      if (`sha256:${hash.digest('hex')}` === layer.files?.[0]?.digest) done.add(part.index);
+      if ((await hashRange(handle, part.offset, part.offset + part.size)) === layer.files?.[0]?.digest)
+        done.add(part.index);
     }
   } finally {
     await handle.close();
